@@ -1,0 +1,3 @@
+//! `enroll`: desktop enrollment agent and admin tool (work in progress).
+
+fn main() {}

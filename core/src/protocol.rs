@@ -1,0 +1,566 @@
+//! Wire protocol v1 between the agent and an enrollment server.
+//!
+//! These types are the single source of truth for the JSON bodies: the agent (this crate) and
+//! the reference server (`enroll-server`) both use them, and `docs/protocol.md` plus
+//! `docs/openapi.json` describe the same routes for other implementers.
+//!
+//! Conventions:
+//! - every route lives under [`API_PREFIX`]; the server sends [`PROTOCOL_HEADER`] on every reply;
+//! - times are Unix seconds (`i64`), UTC;
+//! - errors are [`ErrorBody`] with a machine-readable [`ErrorCode`];
+//! - device-side calls after authentication carry `Authorization: Bearer <secret>` where the
+//!   secret is the enrollment secret (enrollment routes) or the device secret (device routes);
+//! - `POST /enrollments` and `POST /devices/{id}/reenroll` require [`IDEMPOTENCY_HEADER`]: the
+//!   same key with the same request replays the first answer and never creates a second record.
+
+use crate::secret::SecretString;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Protocol version spoken by this crate.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Prefix of every API route.
+pub const API_PREFIX: &str = "/api/v1";
+/// Header carrying the protocol version on every server reply.
+pub const PROTOCOL_HEADER: &str = "enroll-protocol";
+/// Header carrying the idempotency key of an enrollment attempt.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// Content type of a signed enrollment profile (CMS SignedData, DER).
+pub const PROFILE_CONTENT_TYPE: &str = "application/x-apple-aspen-config";
+/// Content type of every JSON body.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+/// Longest accepted idempotency key.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 64;
+/// Shortest accepted idempotency key.
+pub const MIN_IDEMPOTENCY_KEY_LEN: usize = 16;
+
+/// Route templates (axum and OpenAPI share the `{param}` syntax).
+pub mod routes {
+    /// `GET`: server identity, protocol version and time. No authentication.
+    pub const INFO: &str = "/api/v1/info";
+    /// `POST` [`super::EnrollRequest`] → [`super::EnrollResponse`]. Needs an idempotency key.
+    pub const ENROLLMENTS: &str = "/api/v1/enrollments";
+    /// `GET` → signed profile (DER CMS, [`super::PROFILE_CONTENT_TYPE`]). Enrollment bearer.
+    pub const ENROLLMENT_PROFILE: &str = "/api/v1/enrollments/{id}/profile";
+    /// `POST` [`super::CancelRequest`] → [`super::CancelResponse`]. Enrollment bearer.
+    pub const ENROLLMENT_CANCEL: &str = "/api/v1/enrollments/{id}/cancel";
+    /// `POST` [`super::ConfirmRequest`] → [`super::ConfirmResponse`]. Enrollment bearer.
+    pub const ENROLLMENT_CONFIRM: &str = "/api/v1/enrollments/{id}/confirm";
+    /// `POST` [`super::CheckinRequest`] → [`super::CheckinResponse`]. Device bearer.
+    pub const DEVICE_CHECKIN: &str = "/api/v1/devices/{id}/checkin";
+    /// `POST` [`super::AckRequest`] → [`super::CheckinResponse`]. Device bearer.
+    pub const DEVICE_ACK: &str = "/api/v1/devices/{id}/ack";
+    /// `POST` [`super::ReenrollRequest`] → [`super::EnrollResponse`]. Device bearer + idempotency key.
+    pub const DEVICE_REENROLL: &str = "/api/v1/devices/{id}/reenroll";
+
+    /// `POST` [`super::CreateUserRequest`] → [`super::UserView`]; `GET` → `Vec<UserView>`. Admin.
+    pub const ADMIN_USERS: &str = "/api/v1/admin/users";
+    /// `POST` [`super::InviteRequest`] → [`super::InviteResponse`]. Admin. `{email}` is the user.
+    pub const ADMIN_INVITATIONS: &str = "/api/v1/admin/users/{email}/invitations";
+    /// `POST` [`super::CreateTokenRequest`] → [`super::TokenResponse`]. Admin.
+    pub const ADMIN_TOKENS: &str = "/api/v1/admin/tokens";
+    /// `GET` → `Vec<DeviceView>` (query `include_archived=true` to list archived entries). Admin.
+    pub const ADMIN_DEVICES: &str = "/api/v1/admin/devices";
+    /// `GET` → [`super::DeviceDetail`] (device plus change history). Admin.
+    pub const ADMIN_DEVICE: &str = "/api/v1/admin/devices/{id}";
+    /// `POST` → [`super::DeviceView`]: retire the device (delivered at its next check-in). Admin.
+    pub const ADMIN_DEVICE_RETIRE: &str = "/api/v1/admin/devices/{id}/retire";
+    /// `POST` → [`super::DeviceView`]: wipe the device. Admin.
+    pub const ADMIN_DEVICE_WIPE: &str = "/api/v1/admin/devices/{id}/wipe";
+    /// `POST` → [`super::DeviceView`]: reset the device (stays active until re-enrollment). Admin.
+    pub const ADMIN_DEVICE_RESET: &str = "/api/v1/admin/devices/{id}/reset";
+    /// `GET` → `Vec<PendingInstall>`: enrollments whose profile is not installed yet (reminders). Admin.
+    pub const ADMIN_PENDING: &str = "/api/v1/admin/enrollments/pending";
+}
+
+/// `GET /info` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// Highest protocol version the server speaks.
+    pub protocol: u32,
+    /// Human-readable server name.
+    pub name: String,
+    /// Server time, Unix milliseconds (used to detect clock skew).
+    pub server_time_ms: i64,
+    /// How long a freshly issued profile stays installable, in seconds.
+    pub profile_validity_secs: u64,
+}
+
+/// Device operating system family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// Android phone or tablet.
+    Android,
+    /// iPhone or iPad.
+    Ios,
+    /// Mac.
+    Macos,
+    /// Linux desktop (the desktop agent).
+    Linux,
+}
+
+impl Platform {
+    /// Lower-case wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+            Platform::Macos => "macos",
+            Platform::Linux => "linux",
+        }
+    }
+}
+
+/// What the device says about itself. Sent at enrollment and at every check-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceDescriptor {
+    /// Operating system family.
+    pub platform: Platform,
+    /// OS version, e.g. `14` (Android) or `17.4.1` (iOS).
+    pub os_version: String,
+    /// Model name.
+    pub model: String,
+    /// Manufacturer; compared case-insensitively by the server.
+    pub manufacturer: String,
+    /// Hardware serial number, when the platform exposes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// IMEIs (15 digits each), zero to two.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imeis: Vec<String>,
+    /// Apple UDID or Android ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_id: Option<String>,
+    /// Version of the agent.
+    #[serde(default)]
+    pub agent_version: String,
+}
+
+/// A credential as sent on the wire. Secret fields are redacted in `Debug`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CredentialWire {
+    /// Enrollment token (per user, or of a bulk profile).
+    Token {
+        /// The token.
+        token: SecretString,
+    },
+    /// One-time PIN from an invitation.
+    Pin {
+        /// The invited user's e-mail.
+        user: String,
+        /// The PIN.
+        pin: SecretString,
+    },
+    /// Username and password (local account, or directory "network credentials").
+    Password {
+        /// The user's e-mail.
+        user: String,
+        /// The password.
+        password: SecretString,
+    },
+}
+
+/// `POST /enrollments` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    /// How the user proves they may enroll.
+    pub credential: CredentialWire,
+    /// The device being enrolled.
+    pub device: DeviceDescriptor,
+}
+
+/// Whether an enrollment is a first enrollment or a re-enrollment of a known device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrollmentKind {
+    /// First enrollment of this device.
+    New,
+    /// The device had an entry already.
+    Reenroll,
+}
+
+/// Reply to `POST /enrollments` and `POST /devices/{id}/reenroll`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// Identifier of the enrollment attempt.
+    pub enrollment_id: String,
+    /// Bearer secret for the enrollment routes.
+    pub enrollment_secret: SecretString,
+    /// Device record this enrollment will activate.
+    pub device_id: String,
+    /// First enrollment or re-enrollment.
+    pub kind: EnrollmentKind,
+    /// The user the device enrolls for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Seconds a profile stays installable once issued.
+    pub profile_validity_secs: u64,
+}
+
+/// `POST /devices/{id}/reenroll` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReenrollRequest {
+    /// The device's current description.
+    pub device: DeviceDescriptor,
+}
+
+/// `POST /enrollments/{id}/cancel` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    /// Why the enrollment stopped, e.g. `user_cancelled`.
+    pub reason: String,
+}
+
+/// Reply to a cancel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelResponse {
+    /// State of the device record after the cancel.
+    pub device_state: DeviceState,
+    /// MDM status of the device after the cancel (`deactivated`).
+    pub mdm: MdmStatus,
+}
+
+/// `POST /enrollments/{id}/confirm` body: the profile was installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmRequest {
+    /// `PayloadUUID` of the installed profile.
+    pub profile_uuid: String,
+}
+
+/// Reply to a confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmResponse {
+    /// The device record, now active.
+    pub device_id: String,
+    /// Bearer secret for the device routes.
+    pub device_secret: SecretString,
+    /// Device state (`active`).
+    pub device_state: DeviceState,
+}
+
+/// `POST /devices/{id}/checkin` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinRequest {
+    /// The device's current description.
+    pub device: DeviceDescriptor,
+    /// Free-form facts reported by the agent (battery, storage, …), at most 64 entries.
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
+}
+
+/// Reply to a check-in or an acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinResponse {
+    /// State of the device record.
+    pub device_state: DeviceState,
+    /// Action the agent must apply now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<DeviceAction>,
+}
+
+/// `POST /devices/{id}/ack` body: the agent applied an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRequest {
+    /// The action applied.
+    pub action: DeviceAction,
+}
+
+/// Device record state on the server.
+///
+/// Seed 003 lists Active, Retired, Wiped and Reset; a reset device "stays Active on the server
+/// until the next enrollment", so a reset shows as `active` with `last_action = reset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    /// Enrollment started; the profile is not installed yet.
+    Pending,
+    /// Enrolled and managed.
+    Active,
+    /// Retired by the administrator.
+    Retired,
+    /// Wiped by the administrator.
+    Wiped,
+    /// Enrollment cancelled by the user during install; MDM deactivated.
+    Cancelled,
+    /// An older entry of an Android 10+ device that re-enrolled.
+    Archived,
+}
+
+/// MDM status of a device record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MdmStatus {
+    /// Waiting for the profile install.
+    Pending,
+    /// MDM active.
+    Enabled,
+    /// MDM deactivated (cancelled, retired, wiped).
+    Deactivated,
+}
+
+/// An administrator action delivered to the device at check-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceAction {
+    /// Remove management; clear secrets and local state.
+    Retire,
+    /// Erase the device; clear secrets and local state.
+    Wipe,
+    /// Reset the device; the server keeps the entry active until the next enrollment.
+    Reset,
+}
+
+/// Body of every error reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorInfo,
+}
+
+/// Machine-readable error with a human message (never containing secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+    /// PIN attempts left before the PIN locks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
+    /// When to retry, for `rate_limited` and `unavailable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+    /// A flow the device should fall back to (`password` after a wrong bulk token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+/// Error codes. Unknown codes from newer servers deserialize as [`ErrorCode::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed.
+    BadRequest,
+    /// Missing or wrong bearer / admin credential.
+    Unauthorized,
+    /// Wrong username or password.
+    InvalidCredentials,
+    /// Wrong PIN; `attempts_left` tells how many tries remain.
+    InvalidPin,
+    /// Too many wrong PINs: the PIN is locked.
+    PinLocked,
+    /// The PIN was already used.
+    PinUsed,
+    /// The PIN expired.
+    PinExpired,
+    /// Unknown or revoked enrollment token.
+    InvalidToken,
+    /// The enrollment token expired.
+    TokenExpired,
+    /// No such enrollment.
+    EnrollmentNotFound,
+    /// The enrollment is closed (cancelled, or superseded).
+    EnrollmentClosed,
+    /// No such device.
+    DeviceNotFound,
+    /// The device is retired or wiped and must enroll again.
+    DeviceInactive,
+    /// The idempotency key was used with a different request.
+    IdempotencyConflict,
+    /// No such resource.
+    NotFound,
+    /// The body is too large.
+    PayloadTooLarge,
+    /// Too many requests.
+    RateLimited,
+    /// The server cannot serve now; retry later.
+    Unavailable,
+    /// Unexpected server failure.
+    Internal,
+    /// The device's identifiers match no device of a tokenless bulk profile.
+    DeviceNotMatched,
+    /// The device waits for administrator approval (Samsung KME).
+    DeviceNotApproved,
+    /// The device is not assigned to an enrollment profile (Samsung KME).
+    DeviceUnassigned,
+    /// A code this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// `POST /admin/users` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateUserRequest {
+    /// E-mail (the username).
+    pub email: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Password of a local account (hashed with argon2 by the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretString>,
+    /// Directory (LDAP) account: the user signs in with network credentials.
+    #[serde(default)]
+    pub directory: bool,
+}
+
+/// A user as listed by the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    /// Stable identifier.
+    pub id: String,
+    /// E-mail.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Directory account.
+    pub directory: bool,
+    /// Whether a local password is set.
+    pub has_password: bool,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// `POST /admin/users/{email}/invitations` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteRequest {
+    /// Also issue a one-time PIN.
+    #[serde(default)]
+    pub with_pin: bool,
+    /// PIN lifetime in seconds (default 24 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_ttl_secs: Option<u64>,
+}
+
+/// An invitation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteResponse {
+    /// Enrollment URL; its path ends in `/go` and its query carries `user=<email>`.
+    pub url: String,
+    /// The one-time PIN, when requested (shown once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<SecretString>,
+    /// When the PIN expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_expires_at: Option<i64>,
+}
+
+/// `POST /admin/tokens` body: an enrollment token for a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTokenRequest {
+    /// The user the token enrolls devices for.
+    pub user: String,
+    /// Validity in days, 7 to 999 (default 7). Ignored when `never_expires`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// The token never expires.
+    #[serde(default)]
+    pub never_expires: bool,
+}
+
+/// A freshly issued enrollment token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The token (shown once).
+    pub token: SecretString,
+    /// Expiry, absent when the token never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// A device record as listed by the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceView {
+    /// Record identifier.
+    pub id: String,
+    /// User the device belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Description last reported.
+    pub device: DeviceDescriptor,
+    /// Record state.
+    pub state: DeviceState,
+    /// MDM status.
+    pub mdm: MdmStatus,
+    /// Action waiting for the next check-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_action: Option<DeviceAction>,
+    /// Last administrator action applied by the device (a reset device shows `active` + `reset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<DeviceAction>,
+    /// Creation of the record.
+    pub created_at: i64,
+    /// Last activation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolled_at: Option<i64>,
+    /// Last check-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkin_at: Option<i64>,
+    /// Custom attributes (from bulk profiles).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// One line of a device's change history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: i64,
+    /// What: `enrolled`, `reenrolled`, `archived`, `cancelled`, `retired`, `wiped`, `reset`, …
+    pub event: String,
+    /// Extra detail (never secret).
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// `GET /admin/devices/{id}` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceDetail {
+    /// The record.
+    pub device: DeviceView,
+    /// Its change history, oldest first.
+    pub history: Vec<HistoryEntry>,
+    /// Other (archived) entries of the same physical device, newest first.
+    #[serde(default)]
+    pub archived: Vec<DeviceView>,
+}
+
+/// An enrollment whose profile is not installed yet (for reminders).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingInstall {
+    /// Enrollment identifier.
+    pub enrollment_id: String,
+    /// Device record.
+    pub device_id: String,
+    /// User.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// When the enrollment started.
+    pub started_at: i64,
+    /// When the last profile was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_profile_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_wire_shape_and_redaction() {
+        let c = CredentialWire::Pin { user: "a@example.com".into(), pin: "123456".into() };
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["kind"], "pin");
+        assert_eq!(json["pin"], "123456");
+        assert!(!format!("{c:?}").contains("123456"));
+    }
+
+    #[test]
+    fn unknown_error_code_is_tolerated() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"brand_new","message":"x"}}"#).unwrap();
+        assert_eq!(body.error.code, ErrorCode::Unknown);
+    }
+}

@@ -1,0 +1,1 @@
+//! Reference enrollment server (work in progress).

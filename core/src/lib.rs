@@ -2,12 +2,31 @@
 //!
 //! The device side of MDM enrollment, as plain async Rust with no FFI and no platform code.
 //!
+//! - [`agent`]: the enrollment state machine ([`agent::Agent`]): enroll, cancel, check-in,
+//!   re-enroll; persisted after every transition;
+//! - [`client`]: the HTTPS protocol client (limits, retries, clock skew);
+//! - [`credentials`]: token, one-time PIN, username + password;
+//! - [`profile`]: CMS signature and required-key checks of `.mobileconfig` profiles;
+//! - [`platform`]: the traits the app implements (secure store, profile installer, device
+//!   info, clock), with in-memory versions in [`fakes`];
 //! - [`protocol`]: wire types shared with the reference server;
-//! - [`secret`]: redacted, zeroized secret values.
+//! - [`qr`]: camera-frame QR scanning and enrollment payload parsing;
+//! - [`secret`], [`tls`]: redacted secrets; trust roots and SPKI pinning.
 //!
-//! The platform (Android, iOS, macOS, desktop) plugs in through the traits of the platform
-//! module, and the mobile bindings (`enroll-ffi`) wrap this crate thinly.
+//! The mobile bindings (`enroll-ffi`) wrap this crate thinly.
 
+pub mod agent;
+pub mod client;
+pub mod credentials;
+pub mod error;
+pub mod fakes;
+pub mod platform;
+pub mod profile;
 pub mod protocol;
-pub mod secret;
 pub mod qr;
+pub mod secret;
+pub mod tls;
+
+pub use agent::{Agent, AgentConfig};
+pub use credentials::Credential;
+pub use error::{Error, Result};

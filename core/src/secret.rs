@@ -35,8 +35,17 @@ impl SecretString {
 
     /// Compares two secrets in constant time (for equal lengths).
     pub fn ct_eq(&self, other: &str) -> bool {
-        ring::constant_time::verify_slices_are_equal(self.0.as_bytes(), other.as_bytes()).is_ok()
+        ct_eq(self.0.as_bytes(), other.as_bytes())
     }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 impl From<String> for SecretString {

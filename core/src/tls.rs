@@ -1,0 +1,233 @@
+//! TLS trust for the protocol client: custom CA roots, optional public roots, SPKI pinning.
+//!
+//! rustls with the `ring` provider, no OpenSSL. Pins are SHA-256 hashes of the server
+//! certificate's SubjectPublicKeyInfo, written `sha256/<base64>` as in HPKP; a pin is checked
+//! after the normal chain and hostname verification, never instead of it.
+
+use base64::Engine as _;
+use der::{Decode, Encode};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use std::sync::Arc;
+
+/// A SHA-256 pin of a server's SubjectPublicKeyInfo.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SpkiPin(pub [u8; 32]);
+
+impl std::fmt::Debug for SpkiPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sha256/{}", base64::engine::general_purpose::STANDARD.encode(self.0))
+    }
+}
+
+impl SpkiPin {
+    /// Parses `sha256/<base64>` (standard or URL-safe alphabet, padding optional).
+    pub fn parse(text: &str) -> Result<Self, TlsError> {
+        let b64 = text.trim().strip_prefix("sha256/").ok_or(TlsError::BadPin)?;
+        let b64 = b64.trim_end_matches('=');
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(b64)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b64))
+            .map_err(|_| TlsError::BadPin)?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| TlsError::BadPin)?;
+        Ok(SpkiPin(arr))
+    }
+
+    /// The pin of a DER certificate's public key.
+    pub fn of_certificate(cert_der: &[u8]) -> Result<Self, TlsError> {
+        let cert = x509_cert::Certificate::from_der(cert_der).map_err(|_| TlsError::BadCertificate)?;
+        let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|_| TlsError::BadCertificate)?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, &spki);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        Ok(SpkiPin(out))
+    }
+
+    /// The `sha256/<base64>` text form.
+    pub fn to_text(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// Errors in the TLS configuration itself (not in a handshake).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsError {
+    /// A CA certificate could not be parsed or added.
+    #[error("a trusted CA certificate is not valid DER/PEM X.509")]
+    BadCertificate,
+    /// A pin is not `sha256/<base64 of 32 bytes>`.
+    #[error("an SPKI pin must be sha256/<base64 of 32 bytes>")]
+    BadPin,
+    /// No trust anchor at all.
+    #[error("no trusted CA: give a CA certificate or enable public roots")]
+    NoRoots,
+    /// rustls refused the configuration.
+    #[error("TLS configuration refused: {0}")]
+    Config(String),
+}
+
+/// Marker error put inside rustls' `CertificateError::Other` when a pin does not match, so the
+/// client can report a precise [`crate::Error::PinMismatch`].
+#[derive(Debug)]
+pub struct PinMismatchError;
+
+impl std::fmt::Display for PinMismatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("server public key does not match the pinned SPKI hash")
+    }
+}
+
+impl std::error::Error for PinMismatchError {}
+
+/// Which servers the client trusts.
+#[derive(Debug, Clone, Default)]
+pub struct TrustConfig {
+    /// Extra CA certificates (DER). The reference server prints its CA fingerprint and serves
+    /// the certificate at `/ca.pem`.
+    pub ca_certificates: Vec<Vec<u8>>,
+    /// Also trust the public Web PKI roots (webpki-roots).
+    pub public_roots: bool,
+    /// SPKI pins; when non-empty the server's key must match one of them.
+    pub spki_pins: Vec<SpkiPin>,
+}
+
+impl TrustConfig {
+    /// Trust exactly one CA, given as PEM or DER.
+    pub fn with_ca(ca: &[u8]) -> Result<Self, TlsError> {
+        Ok(Self { ca_certificates: parse_certificates(ca)?, public_roots: false, spki_pins: Vec::new() })
+    }
+}
+
+/// Parses one or more certificates from PEM (or a single DER certificate).
+pub fn parse_certificates(data: &[u8]) -> Result<Vec<Vec<u8>>, TlsError> {
+    if data.starts_with(b"-----BEGIN") || data.iter().take(64).any(|b| *b == b'-') {
+        let text = std::str::from_utf8(data).map_err(|_| TlsError::BadCertificate)?;
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+            let after = &rest[start + "-----BEGIN CERTIFICATE-----".len()..];
+            let end = after.find("-----END CERTIFICATE-----").ok_or(TlsError::BadCertificate)?;
+            let b64: String = after[..end].chars().filter(|c| !c.is_whitespace()).collect();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|_| TlsError::BadCertificate)?;
+            x509_cert::Certificate::from_der(&der).map_err(|_| TlsError::BadCertificate)?;
+            out.push(der);
+            rest = &after[end..];
+        }
+        if out.is_empty() {
+            return Err(TlsError::BadCertificate);
+        }
+        Ok(out)
+    } else {
+        x509_cert::Certificate::from_der(data).map_err(|_| TlsError::BadCertificate)?;
+        Ok(vec![data.to_vec()])
+    }
+}
+
+#[derive(Debug)]
+struct PinningVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    pins: Vec<SpkiPin>,
+}
+
+impl ServerCertVerifier for PinningVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        let pin = SpkiPin::of_certificate(end_entity.as_ref())
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        if self.pins.iter().any(|p| crate::secret::ct_eq(&p.0, &pin.0)) {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                Arc::new(PinMismatchError),
+            ))))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Builds the rustls client configuration (ring provider, TLS 1.2+).
+pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for der in &trust.ca_certificates {
+        roots.add(CertificateDer::from(der.clone())).map_err(|_| TlsError::BadCertificate)?;
+    }
+    if trust.public_roots {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoRoots);
+    }
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let config = if trust.spki_pins.is_empty() {
+        builder.with_webpki_verifier(inner).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinningVerifier { inner, pins: trust.spki_pins.clone() }))
+            .with_no_client_auth()
+    };
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_parsing() {
+        let pin = SpkiPin([7u8; 32]);
+        assert_eq!(SpkiPin::parse(&pin.to_text()).unwrap(), pin);
+        assert_eq!(SpkiPin::parse("sha1/AAAA"), Err(TlsError::BadPin));
+        assert_eq!(SpkiPin::parse("sha256/AAAA"), Err(TlsError::BadPin));
+        assert_eq!(SpkiPin::parse("sha256/!!!"), Err(TlsError::BadPin));
+    }
+
+    #[test]
+    fn hostile_certificates_are_rejected() {
+        assert_eq!(parse_certificates(b"garbage"), Err(TlsError::BadCertificate));
+        assert_eq!(
+            parse_certificates(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+            Err(TlsError::BadCertificate)
+        );
+        assert_eq!(parse_certificates(b"-----BEGIN CERTIFICATE-----\nAAAA"), Err(TlsError::BadCertificate));
+        assert!(matches!(client_config(&TrustConfig::default()), Err(TlsError::NoRoots)));
+    }
+}

@@ -17,7 +17,8 @@ use crate::protocol::{self, ErrorBody, ErrorCode, ErrorInfo};
 use crate::secret::SecretString;
 use crate::tls::{self, TrustConfig};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{Method, StatusCode};
+pub use reqwest::Method;
+use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -37,14 +38,21 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 4, base_delay: Duration::from_millis(250), max_delay: Duration::from_secs(8) }
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+        }
     }
 }
 
 impl RetryPolicy {
     /// Delay before retry number `retry` (1-based): full jitter over an exponential ceiling.
     pub fn delay(&self, retry: u32) -> Duration {
-        let ceiling = self.base_delay.saturating_mul(1u32 << retry.saturating_sub(1).min(16)).min(self.max_delay);
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
+            .min(self.max_delay);
         let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(fastrand::u64(0..=millis))
     }
@@ -143,7 +151,9 @@ pub struct ProtocolClient {
 
 impl std::fmt::Debug for ProtocolClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProtocolClient").field("base", &self.base.as_str()).finish_non_exhaustive()
+        f.debug_struct("ProtocolClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -162,7 +172,13 @@ impl ProtocolClient {
             .user_agent(concat!("enroll-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Tls(tls::TlsError::Config(e.without_url().to_string())))?;
-        Ok(Self { http, base, config: Arc::new(config), clock, skew_ms: Arc::new(Mutex::new(None)) })
+        Ok(Self {
+            http,
+            base,
+            config: Arc::new(config),
+            clock,
+            skew_ms: Arc::new(Mutex::new(None)),
+        })
     }
 
     /// The validated server base URL.
@@ -181,9 +197,14 @@ impl ProtocolClient {
     }
 
     fn url(&self, path: &str) -> Url {
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
         let mut url = self.base.clone();
         let joined = format!("{}{}", self.base.path().trim_end_matches('/'), path);
         url.set_path(&joined);
+        url.set_query(query);
         url
     }
 
@@ -199,11 +220,28 @@ impl ProtocolClient {
         let attempts = self.config.retry.max_attempts.max(1);
         let mut attempt = 1;
         loop {
-            let result = self.call_once(method.clone(), path, bearer, idempotency_key, body.clone(), expect).await;
+            let result = self
+                .call_once(
+                    method.clone(),
+                    path,
+                    bearer,
+                    idempotency_key,
+                    body.clone(),
+                    expect,
+                )
+                .await;
             match result {
                 Err(err) if err.is_transient() && attempt < attempts => {
                     let mut delay = self.config.retry.delay(attempt);
-                    if let Error::Server { info: ErrorInfo { retry_after_secs: Some(secs), .. }, .. } = &err {
+                    if let Error::Server {
+                        info:
+                            ErrorInfo {
+                                retry_after_secs: Some(secs),
+                                ..
+                            },
+                        ..
+                    } = &err
+                    {
                         delay = Duration::from_secs(*secs).min(self.config.retry.max_delay);
                     }
                     tracing::debug!(%path, attempt, ?delay, error = %err, "transient failure, retrying");
@@ -238,7 +276,9 @@ impl ProtocolClient {
         }
         let mut request = self.http.request(method, self.url(path)).headers(headers);
         if let Some(body) = body {
-            request = request.header(CONTENT_TYPE, protocol::JSON_CONTENT_TYPE).body(body);
+            request = request
+                .header(CONTENT_TYPE, protocol::JSON_CONTENT_TYPE)
+                .body(body);
         }
         let sent_at = self.clock.now_ms();
         let response = request.send().await.map_err(classify_reqwest)?;
@@ -268,7 +308,10 @@ impl ProtocolClient {
         let body = read_limited(response, limit).await?;
 
         if status.is_redirection() {
-            return Err(Error::MalformedResponse(format!("unexpected redirect (HTTP {})", status.as_u16())));
+            return Err(Error::MalformedResponse(format!(
+                "unexpected redirect (HTTP {})",
+                status.as_u16()
+            )));
         }
         if !status.is_success() {
             return Err(server_error(status, &content_type, &body));
@@ -279,7 +322,10 @@ impl ProtocolClient {
         };
         let mime = content_type.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case(expected) {
-            return Err(Error::ContentType { expected, got: content_type });
+            return Err(Error::ContentType {
+                expected,
+                got: content_type,
+            });
         }
         Ok(Reply { body })
     }
@@ -305,7 +351,9 @@ impl ProtocolClient {
         }
     }
 
-    async fn json<T: DeserializeOwned>(
+    /// A JSON call on any route (`path` is appended to the base URL as given; percent-encode
+    /// parameters). Used by admin tooling; device calls have typed methods below.
+    pub async fn json<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -317,18 +365,32 @@ impl ProtocolClient {
             Some(b) => Some(serde_json::to_vec(b).map_err(|e| Error::InvalidState(e.to_string()))?),
             None => None,
         };
-        let reply = self.call(method, path, bearer, idempotency_key, body, Expect::Json).await?;
+        let reply = self
+            .call(method, path, bearer, idempotency_key, body, Expect::Json)
+            .await?;
         decode_json(&reply.body)
     }
 
     /// `GET /info`.
     pub async fn info(&self) -> Result<protocol::ServerInfo> {
-        self.json(Method::GET, protocol::routes::INFO, None, None, None::<&()>).await
+        self.json(Method::GET, protocol::routes::INFO, None, None, None::<&()>)
+            .await
     }
 
     /// `POST /enrollments` with an idempotency key.
-    pub async fn enroll(&self, key: &str, request: &protocol::EnrollRequest) -> Result<protocol::EnrollResponse> {
-        self.json(Method::POST, protocol::routes::ENROLLMENTS, None, Some(key), Some(request)).await
+    pub async fn enroll(
+        &self,
+        key: &str,
+        request: &protocol::EnrollRequest,
+    ) -> Result<protocol::EnrollResponse> {
+        self.json(
+            Method::POST,
+            protocol::routes::ENROLLMENTS,
+            None,
+            Some(key),
+            Some(request),
+        )
+        .await
     }
 
     /// `POST /devices/{id}/reenroll` with the device secret and an idempotency key.
@@ -340,13 +402,16 @@ impl ProtocolClient {
         request: &protocol::ReenrollRequest,
     ) -> Result<protocol::EnrollResponse> {
         let path = fill(protocol::routes::DEVICE_REENROLL, device_id)?;
-        self.json(Method::POST, &path, Some(device_secret), Some(key), Some(request)).await
+        self.json(Method::POST, &path, Some(device_secret), Some(key), Some(request))
+            .await
     }
 
     /// `GET /enrollments/{id}/profile`: the signed profile bytes (not yet verified).
     pub async fn fetch_profile(&self, enrollment_id: &str, secret: &SecretString) -> Result<Vec<u8>> {
         let path = fill(protocol::routes::ENROLLMENT_PROFILE, enrollment_id)?;
-        let reply = self.call(Method::GET, &path, Some(secret), None, None, Expect::Profile).await?;
+        let reply = self
+            .call(Method::GET, &path, Some(secret), None, None, Expect::Profile)
+            .await?;
         Ok(reply.body)
     }
 
@@ -358,7 +423,8 @@ impl ProtocolClient {
         request: &protocol::ConfirmRequest,
     ) -> Result<protocol::ConfirmResponse> {
         let path = fill(protocol::routes::ENROLLMENT_CONFIRM, enrollment_id)?;
-        self.json(Method::POST, &path, Some(secret), None, Some(request)).await
+        self.json(Method::POST, &path, Some(secret), None, Some(request))
+            .await
     }
 
     /// `POST /enrollments/{id}/cancel`.
@@ -369,7 +435,8 @@ impl ProtocolClient {
         request: &protocol::CancelRequest,
     ) -> Result<protocol::CancelResponse> {
         let path = fill(protocol::routes::ENROLLMENT_CANCEL, enrollment_id)?;
-        self.json(Method::POST, &path, Some(secret), None, Some(request)).await
+        self.json(Method::POST, &path, Some(secret), None, Some(request))
+            .await
     }
 
     /// `POST /devices/{id}/checkin`.
@@ -380,7 +447,8 @@ impl ProtocolClient {
         request: &protocol::CheckinRequest,
     ) -> Result<protocol::CheckinResponse> {
         let path = fill(protocol::routes::DEVICE_CHECKIN, device_id)?;
-        self.json(Method::POST, &path, Some(secret), None, Some(request)).await
+        self.json(Method::POST, &path, Some(secret), None, Some(request))
+            .await
     }
 
     /// `POST /devices/{id}/ack`.
@@ -391,18 +459,31 @@ impl ProtocolClient {
         request: &protocol::AckRequest,
     ) -> Result<protocol::CheckinResponse> {
         let path = fill(protocol::routes::DEVICE_ACK, device_id)?;
-        self.json(Method::POST, &path, Some(secret), None, Some(request)).await
+        self.json(Method::POST, &path, Some(secret), None, Some(request))
+            .await
     }
 }
 
 /// Substitutes the single `{…}` parameter of a route template. Identifiers come from the server,
 /// so they are checked to be plain tokens before going into a path.
 fn fill(template: &str, id: &str) -> Result<String> {
-    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(Error::MalformedResponse("server-supplied identifier has unexpected characters".into()));
+    if id.is_empty()
+        || id.len() > 128
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(Error::MalformedResponse(
+            "server-supplied identifier has unexpected characters".into(),
+        ));
     }
-    let start = template.find('{').ok_or_else(|| Error::InvalidState("route has no parameter".into()))?;
-    let end = template[start..].find('}').map(|e| start + e + 1).unwrap_or(template.len());
+    let start = template
+        .find('{')
+        .ok_or_else(|| Error::InvalidState("route has no parameter".into()))?;
+    let end = template[start..]
+        .find('}')
+        .map(|e| start + e + 1)
+        .unwrap_or(template.len());
     Ok(format!("{}{}{}", &template[..start], id, &template[end..]))
 }
 
@@ -436,11 +517,26 @@ pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
 }
 
 fn server_error(status: StatusCode, content_type: &str, body: &[u8]) -> Error {
-    let is_json = content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(protocol::JSON_CONTENT_TYPE);
-    let parsed = if is_json { serde_json::from_slice::<ErrorBody>(body).ok() } else { None };
+    let is_json = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case(protocol::JSON_CONTENT_TYPE);
+    let parsed = if is_json {
+        serde_json::from_slice::<ErrorBody>(body).ok()
+    } else {
+        None
+    };
     let info = match parsed {
         Some(mut b) => {
-            b.error.message = b.error.message.chars().filter(|c| !c.is_control()).take(300).collect();
+            b.error.message = b
+                .error
+                .message
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(300)
+                .collect();
             b.error
         }
         None => ErrorInfo {
@@ -458,13 +554,18 @@ fn server_error(status: StatusCode, content_type: &str, body: &[u8]) -> Error {
             fallback: None,
         },
     };
-    Error::Server { status: status.as_u16(), info }
+    Error::Server {
+        status: status.as_u16(),
+        info,
+    }
 }
 
 fn classify_rustls(err: &rustls::Error) -> Error {
     use rustls::CertificateError as C;
     match err {
-        rustls::Error::InvalidCertificate(C::Other(other)) if other.0.downcast_ref::<tls::PinMismatchError>().is_some() => {
+        rustls::Error::InvalidCertificate(C::Other(other))
+            if other.0.downcast_ref::<tls::PinMismatchError>().is_some() =>
+        {
             Error::PinMismatch
         }
         rustls::Error::InvalidCertificate(c) => Error::UntrustedCertificate(format!("{c:?}")),
@@ -480,12 +581,24 @@ fn classify_reqwest(err: reqwest::Error) -> Error {
             return classify_rustls(r);
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(r) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            if let Some(r) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
                 return classify_rustls(r);
             }
         }
         chain.push(e.to_string());
         current = e.source();
+    }
+    // Some layers flatten the TLS error into text; recognise rustls' own wording.
+    let joined = chain.join(": ");
+    if joined.contains(&tls::PinMismatchError.to_string()) || joined.contains("PinMismatchError") {
+        return Error::PinMismatch;
+    }
+    if let Some(pos) = joined.find("invalid peer certificate: ") {
+        let detail = &joined[pos + "invalid peer certificate: ".len()..];
+        return Error::UntrustedCertificate(detail.chars().take(120).collect());
     }
     if err.is_timeout() {
         return Error::Timeout;
@@ -508,29 +621,62 @@ mod tests {
     #[test]
     fn base_url_rules() {
         assert!(validate_base_url("https://mdm.example.com/tenant/", false).is_ok());
-        assert_eq!(validate_base_url("https://mdm.example.com/t/?x=1#f", false).unwrap().as_str(), "https://mdm.example.com/t");
-        assert!(matches!(validate_base_url("http://mdm.example.com", false), Err(Error::InsecureUrl(_))));
-        assert!(matches!(validate_base_url("http://mdm.example.com", true), Err(Error::InsecureUrl(_))));
-        assert!(matches!(validate_base_url("http://127.0.0.1:8080", false), Err(Error::InsecureUrl(_))));
+        assert_eq!(
+            validate_base_url("https://mdm.example.com/t/?x=1#f", false)
+                .unwrap()
+                .as_str(),
+            "https://mdm.example.com/t"
+        );
+        assert!(matches!(
+            validate_base_url("http://mdm.example.com", false),
+            Err(Error::InsecureUrl(_))
+        ));
+        assert!(matches!(
+            validate_base_url("http://mdm.example.com", true),
+            Err(Error::InsecureUrl(_))
+        ));
+        assert!(matches!(
+            validate_base_url("http://127.0.0.1:8080", false),
+            Err(Error::InsecureUrl(_))
+        ));
         assert!(validate_base_url("http://127.0.0.1:8080", true).is_ok());
         assert!(validate_base_url("http://[::1]:8080", true).is_ok());
         assert!(validate_base_url("http://localhost:8080", true).is_ok());
-        assert!(matches!(validate_base_url("ftp://x", false), Err(Error::InvalidUrl(_))));
-        assert!(matches!(validate_base_url("https://u:p@x", false), Err(Error::InvalidUrl(_))));
-        assert!(matches!(validate_base_url("not a url", false), Err(Error::InvalidUrl(_))));
-        assert!(matches!(validate_base_url(&format!("https://x/{}", "a".repeat(3000)), false), Err(Error::InvalidUrl(_))));
+        assert!(matches!(
+            validate_base_url("ftp://x", false),
+            Err(Error::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            validate_base_url("https://u:p@x", false),
+            Err(Error::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            validate_base_url("not a url", false),
+            Err(Error::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            validate_base_url(&format!("https://x/{}", "a".repeat(3000)), false),
+            Err(Error::InvalidUrl(_))
+        ));
     }
 
     #[test]
     fn route_filling_rejects_odd_ids() {
-        assert_eq!(fill(protocol::routes::DEVICE_ACK, "dev_1").unwrap(), "/api/v1/devices/dev_1/ack");
+        assert_eq!(
+            fill(protocol::routes::DEVICE_ACK, "dev_1").unwrap(),
+            "/api/v1/devices/dev_1/ack"
+        );
         assert!(fill(protocol::routes::DEVICE_ACK, "../admin").is_err());
         assert!(fill(protocol::routes::DEVICE_ACK, "").is_err());
     }
 
     #[test]
     fn retry_delays_are_bounded() {
-        let p = RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(300) };
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+        };
         for retry in 1..40 {
             assert!(p.delay(retry) <= Duration::from_millis(300));
         }
@@ -538,8 +684,10 @@ mod tests {
 
     #[test]
     fn json_errors_never_echo_the_body() {
-        let err = decode_json::<protocol::EnrollResponse>(br#"{"enrollment_id":"e","enrollment_secret":12345678901}"#)
-            .unwrap_err();
+        let err = decode_json::<protocol::EnrollResponse>(
+            br#"{"enrollment_id":"e","enrollment_secret":12345678901}"#,
+        )
+        .unwrap_err();
         assert!(!err.to_string().contains("12345678901"), "{err}");
         let err = decode_json::<protocol::ServerInfo>(br#"{"protocol":"SECRET-VALUE"}"#).unwrap_err();
         assert!(!err.to_string().contains("SECRET"), "{err}");

@@ -63,12 +63,20 @@ impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credential::Token { .. } => f.write_str("Credential::Token(<redacted>)"),
-            Credential::Pin { user, .. } => write!(f, "Credential::Pin {{ user: {user:?}, pin: <redacted> }}"),
+            Credential::Pin { user, .. } => {
+                write!(f, "Credential::Pin {{ user: {user:?}, pin: <redacted> }}")
+            }
             Credential::Password { user, .. } => {
-                write!(f, "Credential::Password {{ user: {user:?}, password: <redacted> }}")
+                write!(
+                    f,
+                    "Credential::Password {{ user: {user:?}, password: <redacted> }}"
+                )
             }
             Credential::Device { device_id, .. } => {
-                write!(f, "Credential::Device {{ device_id: {device_id:?}, secret: <redacted> }}")
+                write!(
+                    f,
+                    "Credential::Device {{ device_id: {device_id:?}, secret: <redacted> }}"
+                )
             }
         }
     }
@@ -134,10 +142,14 @@ impl Credential {
     pub(crate) fn to_wire(&self) -> Option<CredentialWire> {
         match self {
             Credential::Token { token } => Some(CredentialWire::Token { token: token.clone() }),
-            Credential::Pin { user, pin } => Some(CredentialWire::Pin { user: user.clone(), pin: pin.clone() }),
-            Credential::Password { user, password } => {
-                Some(CredentialWire::Password { user: user.clone(), password: password.clone() })
-            }
+            Credential::Pin { user, pin } => Some(CredentialWire::Pin {
+                user: user.clone(),
+                pin: pin.clone(),
+            }),
+            Credential::Password { user, password } => Some(CredentialWire::Password {
+                user: user.clone(),
+                password: password.clone(),
+            }),
             Credential::Device { .. } => None,
         }
     }
@@ -156,19 +168,31 @@ mod tests {
         ];
         for c in &creds {
             let d = format!("{c:?}");
-            assert!(!d.contains("SECRETTOKEN") && !d.contains("987654") && !d.contains("pa55"), "{d}");
+            assert!(
+                !d.contains("SECRETTOKEN") && !d.contains("987654") && !d.contains("pa55"),
+                "{d}"
+            );
         }
     }
 
     #[test]
     fn validation() {
         assert_eq!(Credential::token("  "), Err(CredentialError::Empty("token")));
-        assert_eq!(Credential::token("a".repeat(2000)), Err(CredentialError::TooLong("token")));
-        assert_eq!(Credential::token("ab\ncd"), Err(CredentialError::ControlCharacters("token")));
+        assert_eq!(
+            Credential::token("a".repeat(2000)),
+            Err(CredentialError::TooLong("token"))
+        );
+        assert_eq!(
+            Credential::token("ab\ncd"),
+            Err(CredentialError::ControlCharacters("token"))
+        );
         assert_eq!(Credential::pin("u@x", "12a4"), Err(CredentialError::PinFormat));
         assert_eq!(Credential::pin("u@x", "123"), Err(CredentialError::PinFormat));
         assert!(Credential::pin("u@x", " 123456 ").is_ok());
         assert_eq!(Credential::password("", "x"), Err(CredentialError::Empty("user")));
-        assert_eq!(Credential::password("u", ""), Err(CredentialError::Empty("password")));
+        assert_eq!(
+            Credential::password("u", ""),
+            Err(CredentialError::Empty("password"))
+        );
     }
 }

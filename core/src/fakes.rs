@@ -5,7 +5,8 @@
 //! shared) and let tests script outcomes and move the clock.
 
 use crate::platform::{
-    Clock, DeviceInfo, InstallOutcome, PlatformError, PlatformErrorKind, ProfileInstaller, ProfileToInstall, SecureStore,
+    Clock, DeviceInfo, InstallOutcome, PlatformError, PlatformErrorKind, ProfileInstaller, ProfileToInstall,
+    SecureStore,
 };
 use crate::protocol::{DeviceDescriptor, Platform as OsPlatform};
 use crate::secret::SecretBytes;
@@ -53,14 +54,25 @@ impl MemoryStore {
 
 impl SecureStore for MemoryStore {
     fn get(&self, key: &str) -> Result<Option<SecretBytes>, PlatformError> {
-        Ok(self.map.lock().map_err(|_| poisoned())?.get(key).map(|v| SecretBytes::new(v.clone())))
+        Ok(self
+            .map
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(key)
+            .map(|v| SecretBytes::new(v.clone())))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PlatformError> {
         if self.fail_writes.load(Ordering::SeqCst) {
-            return Err(PlatformError::new(PlatformErrorKind::Unavailable, "store write refused (test)"));
+            return Err(PlatformError::new(
+                PlatformErrorKind::Unavailable,
+                "store write refused (test)",
+            ));
         }
-        self.map.lock().map_err(|_| poisoned())?.insert(key.to_owned(), value.to_vec());
+        self.map
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(key.to_owned(), value.to_vec());
         Ok(())
     }
 
@@ -85,6 +97,9 @@ pub struct InstallRecord {
     pub outcome: InstallOutcome,
 }
 
+/// Callback run at the start of every fake install.
+type InstallHook = Box<dyn Fn(&ProfileToInstall) + Send + Sync>;
+
 /// A [`ProfileInstaller`] that records installs and returns scripted outcomes.
 pub struct FakeInstaller {
     clock: Arc<dyn Clock>,
@@ -92,7 +107,7 @@ pub struct FakeInstaller {
     records: Mutex<Vec<InstallRecord>>,
     installed: Mutex<HashMap<String, String>>,
     removed: Mutex<Vec<String>>,
-    hook: Mutex<Option<Box<dyn Fn(&ProfileToInstall) + Send + Sync>>>,
+    hook: Mutex<Option<InstallHook>>,
 }
 
 impl std::fmt::Debug for FakeInstaller {
@@ -156,7 +171,12 @@ impl ProfileInstaller for FakeInstaller {
         if let Some(hook) = self.hook.lock().map_err(|_| poisoned())?.as_ref() {
             hook(profile);
         }
-        let outcome = self.script.lock().map_err(|_| poisoned())?.pop_front().unwrap_or(InstallOutcome::Installed);
+        let outcome = self
+            .script
+            .lock()
+            .map_err(|_| poisoned())?
+            .pop_front()
+            .unwrap_or(InstallOutcome::Installed);
         self.records.lock().map_err(|_| poisoned())?.push(InstallRecord {
             uuid: profile.uuid.clone(),
             identifier: profile.identifier.clone(),
@@ -177,8 +197,14 @@ impl ProfileInstaller for FakeInstaller {
     }
 
     fn remove(&self, identifier: &str) -> Result<(), PlatformError> {
-        self.installed.lock().map_err(|_| poisoned())?.retain(|_, id| id != identifier);
-        self.removed.lock().map_err(|_| poisoned())?.push(identifier.to_owned());
+        self.installed
+            .lock()
+            .map_err(|_| poisoned())?
+            .retain(|_, id| id != identifier);
+        self.removed
+            .lock()
+            .map_err(|_| poisoned())?
+            .push(identifier.to_owned());
         Ok(())
     }
 }
@@ -192,7 +218,9 @@ pub struct FakeDevice {
 impl FakeDevice {
     /// A device with this description.
     pub fn new(descriptor: DeviceDescriptor) -> Arc<Self> {
-        Arc::new(Self { descriptor: Mutex::new(descriptor) })
+        Arc::new(Self {
+            descriptor: Mutex::new(descriptor),
+        })
     }
 
     /// An Android phone (`os_version` like "14"), identified by serial and one IMEI.
@@ -247,7 +275,9 @@ impl ManualClock {
     /// A clock at the current system time shifted by `offset_ms`.
     pub fn offset_from_now(offset_ms: i64) -> Arc<Self> {
         let now = crate::platform::SystemClock.now_ms();
-        Arc::new(Self { now_ms: AtomicI64::new(now + offset_ms) })
+        Arc::new(Self {
+            now_ms: AtomicI64::new(now + offset_ms),
+        })
     }
 
     /// Moves the clock forward (or back, with a negative value).

@@ -32,7 +32,10 @@ pub struct PlatformError {
 impl PlatformError {
     /// Builds an error of the given kind.
     pub fn new(kind: PlatformErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Shorthand for [`PlatformErrorKind::Other`].

@@ -141,13 +141,19 @@ fn verify_signature(
 ) -> Result<(), ProfileError> {
     use ring::signature as sig;
     let key_alg = spki.algorithm.oid;
-    let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
     let hash = match *sig_alg {
         ECDSA_SHA256 | SHA256_RSA => ID_SHA256,
         ECDSA_SHA384 | SHA384_RSA => ID_SHA384,
         SHA512_RSA => ID_SHA512,
         // CMS allows the bare key algorithm, with the digest from `digestAlgorithm`.
-        ID_EC_PUBLIC_KEY | RSA_ENCRYPTION => *digest.ok_or_else(|| ProfileError::Unsupported("digest".into()))?,
+        ID_EC_PUBLIC_KEY | RSA_ENCRYPTION => {
+            *digest.ok_or_else(|| ProfileError::Unsupported("digest".into()))?
+        }
         other => return Err(ProfileError::Unsupported(format!("signature algorithm {other}"))),
     };
     let alg: &dyn sig::VerificationAlgorithm = match (key_alg, curve, hash) {
@@ -158,10 +164,16 @@ fn verify_signature(
         (RSA_ENCRYPTION, _, ID_SHA256) => &sig::RSA_PKCS1_2048_8192_SHA256,
         (RSA_ENCRYPTION, _, ID_SHA384) => &sig::RSA_PKCS1_2048_8192_SHA384,
         (RSA_ENCRYPTION, _, ID_SHA512) => &sig::RSA_PKCS1_2048_8192_SHA512,
-        _ => return Err(ProfileError::Unsupported(format!("key {key_alg} with hash {hash}"))),
+        _ => {
+            return Err(ProfileError::Unsupported(format!(
+                "key {key_alg} with hash {hash}"
+            )))
+        }
     };
     let key = spki.subject_public_key.raw_bytes();
-    sig::UnparsedPublicKey::new(alg, key).verify(message, signature).map_err(|_| ProfileError::BadSignature)
+    sig::UnparsedPublicKey::new(alg, key)
+        .verify(message, signature)
+        .map_err(|_| ProfileError::BadSignature)
 }
 
 fn cert_valid_at(cert: &Certificate, now: i64) -> bool {
@@ -176,8 +188,12 @@ fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
     if cert.tbs_certificate.issuer != issuer.tbs_certificate.subject {
         return false;
     }
-    let Ok(tbs) = cert.tbs_certificate.to_der() else { return false };
-    let Some(signature) = cert.signature.as_bytes() else { return false };
+    let Ok(tbs) = cert.tbs_certificate.to_der() else {
+        return false;
+    };
+    let Some(signature) = cert.signature.as_bytes() else {
+        return false;
+    };
     verify_signature(
         &cert.signature_algorithm.oid,
         None,
@@ -189,7 +205,12 @@ fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
 }
 
 /// Chains `signer` to an anchor, through the certificates of the message.
-fn chain_to_anchor(signer: &Certificate, pool: &[Certificate], anchors: &[Certificate], now: i64) -> Result<(), ProfileError> {
+fn chain_to_anchor(
+    signer: &Certificate,
+    pool: &[Certificate],
+    anchors: &[Certificate],
+    now: i64,
+) -> Result<(), ProfileError> {
     let mut current = signer.clone();
     for _ in 0..MAX_CHAIN {
         if anchors.iter().any(|a| a == &current) && cert_valid_at(&current, now) {
@@ -197,13 +218,19 @@ fn chain_to_anchor(signer: &Certificate, pool: &[Certificate], anchors: &[Certif
         }
         if let Some(anchor) = anchors.iter().find(|a| issued_by(&current, a)) {
             if !cert_valid_at(anchor, now) {
-                return Err(ProfileError::UntrustedSigner("the trusted CA is outside its validity dates".into()));
+                return Err(ProfileError::UntrustedSigner(
+                    "the trusted CA is outside its validity dates".into(),
+                ));
             }
             return Ok(());
         }
         match pool.iter().find(|c| *c != &current && issued_by(&current, c)) {
             Some(next) if cert_valid_at(next, now) => current = next.clone(),
-            Some(_) => return Err(ProfileError::UntrustedSigner("an intermediate is outside its validity dates".into())),
+            Some(_) => {
+                return Err(ProfileError::UntrustedSigner(
+                    "an intermediate is outside its validity dates".into(),
+                ))
+            }
             None => break,
         }
     }
@@ -213,18 +240,30 @@ fn chain_to_anchor(signer: &Certificate, pool: &[Certificate], anchors: &[Certif
 /// Verifies the CMS signature and returns the signed content (the plist bytes).
 ///
 /// `anchors` are DER CA certificates; `now` is Unix seconds.
-pub fn verify_cms(der_bytes: &[u8], anchors: &[Vec<u8>], now: i64) -> Result<(Vec<u8>, String), ProfileError> {
+pub fn verify_cms(
+    der_bytes: &[u8],
+    anchors: &[Vec<u8>],
+    now: i64,
+) -> Result<(Vec<u8>, String), ProfileError> {
     if der_bytes.len() > MAX_PROFILE_BYTES {
         return Err(ProfileError::TooLarge);
     }
-    let info = cms::content_info::ContentInfo::from_der(der_bytes).map_err(|e| ProfileError::NotSigned(e.to_string()))?;
+    let info = cms::content_info::ContentInfo::from_der(der_bytes)
+        .map_err(|e| ProfileError::NotSigned(e.to_string()))?;
     if info.content_type != ID_SIGNED_DATA {
-        return Err(ProfileError::NotSigned(format!("content type {}", info.content_type)));
+        return Err(ProfileError::NotSigned(format!(
+            "content type {}",
+            info.content_type
+        )));
     }
-    let signed: cms::signed_data::SignedData =
-        info.content.decode_as().map_err(|e| ProfileError::NotSigned(e.to_string()))?;
+    let signed: cms::signed_data::SignedData = info
+        .content
+        .decode_as()
+        .map_err(|e| ProfileError::NotSigned(e.to_string()))?;
     if signed.encap_content_info.econtent_type != ID_DATA {
-        return Err(ProfileError::Unsupported("encapsulated content is not id-data".into()));
+        return Err(ProfileError::Unsupported(
+            "encapsulated content is not id-data".into(),
+        ));
     }
     let content = signed
         .encap_content_info
@@ -250,10 +289,15 @@ pub fn verify_cms(der_bytes: &[u8], anchors: &[Vec<u8>], now: i64) -> Result<(Ve
         .unwrap_or_default();
     let anchors: Vec<Certificate> = anchors
         .iter()
-        .map(|a| Certificate::from_der(a).map_err(|_| ProfileError::UntrustedSigner("a trust anchor is not valid DER".into())))
+        .map(|a| {
+            Certificate::from_der(a)
+                .map_err(|_| ProfileError::UntrustedSigner("a trust anchor is not valid DER".into()))
+        })
         .collect::<Result<_, _>>()?;
     if anchors.is_empty() {
-        return Err(ProfileError::UntrustedSigner("no trusted CA configured for profiles".into()));
+        return Err(ProfileError::UntrustedSigner(
+            "no trusted CA configured for profiles".into(),
+        ));
     }
 
     let signers: Vec<&cms::signed_data::SignerInfo> = signed.signer_infos.0.iter().collect();
@@ -267,7 +311,9 @@ pub fn verify_cms(der_bytes: &[u8], anchors: &[Vec<u8>], now: i64) -> Result<(Ve
             c.tbs_certificate.issuer == iasn.issuer && c.tbs_certificate.serial_number == iasn.serial_number
         }),
         cms::signed_data::SignerIdentifier::SubjectKeyIdentifier(_) => {
-            return Err(ProfileError::Unsupported("signer identified by key identifier".into()))
+            return Err(ProfileError::Unsupported(
+                "signer identified by key identifier".into(),
+            ))
         }
     }
     .ok_or_else(|| ProfileError::MissingSignature("signer certificate not in the message".into()))?;
@@ -299,33 +345,48 @@ pub fn verify_cms(der_bytes: &[u8], anchors: &[Vec<u8>], now: i64) -> Result<(Ve
     Ok((content, signer_cert.tbs_certificate.subject.to_string()))
 }
 
-fn check_signed_attrs(attrs: &SetOfVec<x509_cert::attr::Attribute>, digest: &[u8]) -> Result<(), ProfileError> {
+fn check_signed_attrs(
+    attrs: &SetOfVec<x509_cert::attr::Attribute>,
+    digest: &[u8],
+) -> Result<(), ProfileError> {
     let mut digest_ok = false;
     let mut type_ok = false;
     for attr in attrs.iter() {
         let values: Vec<_> = attr.values.iter().collect();
         if attr.oid == ID_MESSAGE_DIGEST {
             let [value] = values.as_slice() else {
-                return Err(ProfileError::MissingSignature("messageDigest must have one value".into()));
+                return Err(ProfileError::MissingSignature(
+                    "messageDigest must have one value".into(),
+                ));
             };
-            let got = value.decode_as::<OctetString>().map_err(|_| ProfileError::DigestMismatch)?;
+            let got = value
+                .decode_as::<OctetString>()
+                .map_err(|_| ProfileError::DigestMismatch)?;
             if !crate::secret::ct_eq(got.as_bytes(), digest) {
                 return Err(ProfileError::DigestMismatch);
             }
             digest_ok = true;
         } else if attr.oid == ID_CONTENT_TYPE {
             let [value] = values.as_slice() else {
-                return Err(ProfileError::MissingSignature("contentType must have one value".into()));
+                return Err(ProfileError::MissingSignature(
+                    "contentType must have one value".into(),
+                ));
             };
-            let oid = value.decode_as::<ObjectIdentifier>().map_err(|_| ProfileError::Unsupported("contentType".into()))?;
+            let oid = value
+                .decode_as::<ObjectIdentifier>()
+                .map_err(|_| ProfileError::Unsupported("contentType".into()))?;
             if oid != ID_DATA {
-                return Err(ProfileError::Unsupported("signed contentType is not id-data".into()));
+                return Err(ProfileError::Unsupported(
+                    "signed contentType is not id-data".into(),
+                ));
             }
             type_ok = true;
         }
     }
     if !digest_ok {
-        return Err(ProfileError::MissingSignature("no messageDigest attribute".into()));
+        return Err(ProfileError::MissingSignature(
+            "no messageDigest attribute".into(),
+        ));
     }
     if !type_ok {
         return Err(ProfileError::MissingSignature("no contentType attribute".into()));
@@ -337,7 +398,9 @@ fn check_signed_attrs(attrs: &SetOfVec<x509_cert::attr::Attribute>, digest: &[u8
 /// and binary plists altogether (profiles are XML; the binary form allows reference cycles).
 fn check_plist_shape(content: &[u8]) -> Result<(), ProfileError> {
     if content.starts_with(b"bplist") {
-        return Err(ProfileError::MalformedPlist("binary plists are not accepted; profiles are XML".into()));
+        return Err(ProfileError::MalformedPlist(
+            "binary plists are not accepted; profiles are XML".into(),
+        ));
     }
     let mut depth = 0usize;
     let mut i = 0;
@@ -348,7 +411,9 @@ fn check_plist_shape(content: &[u8]) -> Result<(), ProfileError> {
         if opens {
             depth += 1;
             if depth > MAX_PLIST_DEPTH {
-                return Err(ProfileError::MalformedPlist(format!("nested deeper than {MAX_PLIST_DEPTH} levels")));
+                return Err(ProfileError::MalformedPlist(format!(
+                    "nested deeper than {MAX_PLIST_DEPTH} levels"
+                )));
             }
         } else if closes {
             depth = depth.saturating_sub(1);
@@ -359,14 +424,21 @@ fn check_plist_shape(content: &[u8]) -> Result<(), ProfileError> {
 }
 
 fn get_string<'a>(dict: &'a plist::Dictionary, key: &str) -> Result<&'a str, ProfileError> {
-    dict.get(key).and_then(plist::Value::as_string).ok_or_else(|| ProfileError::MissingKey(key.to_owned()))
+    dict.get(key)
+        .and_then(plist::Value::as_string)
+        .ok_or_else(|| ProfileError::MissingKey(key.to_owned()))
 }
 
 fn https_url(key: &str, value: &str) -> Result<String, ProfileError> {
-    let url = url::Url::parse(value)
-        .map_err(|e| ProfileError::InvalidValue { key: key.to_owned(), reason: e.to_string() })?;
+    let url = url::Url::parse(value).map_err(|e| ProfileError::InvalidValue {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })?;
     if url.scheme() != "https" {
-        return Err(ProfileError::InvalidValue { key: key.to_owned(), reason: "must be an https URL".into() });
+        return Err(ProfileError::InvalidValue {
+            key: key.to_owned(),
+            reason: "must be an https URL".into(),
+        });
     }
     Ok(url.to_string())
 }
@@ -374,15 +446,25 @@ fn https_url(key: &str, value: &str) -> Result<String, ProfileError> {
 /// Checks the plist content of a profile and extracts what the agent needs.
 pub fn check_profile_content(content: &[u8]) -> Result<VerifiedProfile, ProfileError> {
     check_plist_shape(content)?;
-    let value = plist::Value::from_reader(Cursor::new(content)).map_err(|e| ProfileError::MalformedPlist(e.to_string()))?;
-    let top = value.as_dictionary().ok_or_else(|| ProfileError::MalformedPlist("top level is not a dictionary".into()))?;
+    let value = plist::Value::from_reader(Cursor::new(content))
+        .map_err(|e| ProfileError::MalformedPlist(e.to_string()))?;
+    let top = value
+        .as_dictionary()
+        .ok_or_else(|| ProfileError::MalformedPlist("top level is not a dictionary".into()))?;
     let payload_type = get_string(top, "PayloadType")?;
     if payload_type != "Configuration" {
-        return Err(ProfileError::InvalidValue { key: "PayloadType".into(), reason: "must be Configuration".into() });
+        return Err(ProfileError::InvalidValue {
+            key: "PayloadType".into(),
+            reason: "must be Configuration".into(),
+        });
     }
     let uuid = get_string(top, "PayloadUUID")?.to_owned();
     let identifier = get_string(top, "PayloadIdentifier")?.to_owned();
-    if top.get("PayloadVersion").and_then(plist::Value::as_signed_integer).is_none() {
+    if top
+        .get("PayloadVersion")
+        .and_then(plist::Value::as_signed_integer)
+        .is_none()
+    {
         return Err(ProfileError::MissingKey("PayloadVersion".into()));
     }
     let expires = top
@@ -399,23 +481,38 @@ pub fn check_profile_content(content: &[u8]) -> Result<VerifiedProfile, ProfileE
         .ok_or_else(|| ProfileError::MissingKey("PayloadContent".into()))?;
     let payloads: Vec<&plist::Dictionary> = content_items
         .iter()
-        .map(|v| v.as_dictionary().ok_or_else(|| ProfileError::MalformedPlist("PayloadContent item is not a dictionary".into())))
+        .map(|v| {
+            v.as_dictionary()
+                .ok_or_else(|| ProfileError::MalformedPlist("PayloadContent item is not a dictionary".into()))
+        })
         .collect::<Result<_, _>>()?;
-    let mdm: Vec<&&plist::Dictionary> =
-        payloads.iter().filter(|p| p.get("PayloadType").and_then(plist::Value::as_string) == Some("com.apple.mdm")).collect();
+    let mdm: Vec<&&plist::Dictionary> = payloads
+        .iter()
+        .filter(|p| p.get("PayloadType").and_then(plist::Value::as_string) == Some("com.apple.mdm"))
+        .collect();
     let mdm = match mdm.as_slice() {
         [one] => **one,
         [] => return Err(ProfileError::MissingKey("com.apple.mdm payload".into())),
-        _ => return Err(ProfileError::InvalidValue { key: "PayloadContent".into(), reason: "more than one com.apple.mdm payload".into() }),
+        _ => {
+            return Err(ProfileError::InvalidValue {
+                key: "PayloadContent".into(),
+                reason: "more than one com.apple.mdm payload".into(),
+            })
+        }
     };
     let server_url = https_url("ServerURL", get_string(mdm, "ServerURL")?)?;
     if let Some(checkin) = mdm.get("CheckInURL") {
-        let text = checkin.as_string().ok_or_else(|| ProfileError::MissingKey("CheckInURL".into()))?;
+        let text = checkin
+            .as_string()
+            .ok_or_else(|| ProfileError::MissingKey("CheckInURL".into()))?;
         https_url("CheckInURL", text)?;
     }
     let topic = get_string(mdm, "Topic")?.to_owned();
     if !topic.starts_with("com.apple.mgmt.") || topic.len() <= "com.apple.mgmt.".len() {
-        return Err(ProfileError::InvalidValue { key: "Topic".into(), reason: "must start with com.apple.mgmt.".into() });
+        return Err(ProfileError::InvalidValue {
+            key: "Topic".into(),
+            reason: "must start with com.apple.mgmt.".into(),
+        });
     }
     let identity_uuid = get_string(mdm, "IdentityCertificateUUID")?;
     let identity = payloads
@@ -444,7 +541,11 @@ pub fn check_profile_content(content: &[u8]) -> Result<VerifiedProfile, ProfileE
 }
 
 /// Verifies a signed profile completely: signature against `anchors`, then required keys.
-pub fn verify_profile(der_bytes: &[u8], anchors: &[Vec<u8>], now: i64) -> Result<VerifiedProfile, ProfileError> {
+pub fn verify_profile(
+    der_bytes: &[u8],
+    anchors: &[Vec<u8>],
+    now: i64,
+) -> Result<VerifiedProfile, ProfileError> {
     let (content, signer) = verify_cms(der_bytes, anchors, now)?;
     let mut profile = check_profile_content(&content)?;
     profile.signer = signer;
@@ -491,11 +592,26 @@ mod tests {
     fn missing_and_bad_keys() {
         let cases: Vec<(String, &str)> = vec![
             (GOOD_MDM.replace("https://", "http://"), "ServerURL"),
-            (GOOD_MDM.replace("com.apple.mgmt.External.1", "com.example.topic"), "Topic"),
-            (GOOD_MDM.replace("<string>ID-1</string>", "<string>NOPE</string>"), "IdentityCertificateUUID"),
-            (GOOD_MDM.replace("<string>ID-1</string>", "<string>M-1</string>"), "IdentityCertificateUUID"),
-            (GOOD_MDM.replace("<key>Topic</key>", "<key>Topique</key>"), "Topic"),
-            (GOOD_MDM.replace("<key>ServerURL</key>", "<key>X</key>"), "ServerURL"),
+            (
+                GOOD_MDM.replace("com.apple.mgmt.External.1", "com.example.topic"),
+                "Topic",
+            ),
+            (
+                GOOD_MDM.replace("<string>ID-1</string>", "<string>NOPE</string>"),
+                "IdentityCertificateUUID",
+            ),
+            (
+                GOOD_MDM.replace("<string>ID-1</string>", "<string>M-1</string>"),
+                "IdentityCertificateUUID",
+            ),
+            (
+                GOOD_MDM.replace("<key>Topic</key>", "<key>Topique</key>"),
+                "Topic",
+            ),
+            (
+                GOOD_MDM.replace("<key>ServerURL</key>", "<key>X</key>"),
+                "ServerURL",
+            ),
         ];
         for (mdm, key) in cases {
             let err = check_profile_content(&plist_with(&mdm, EXP)).unwrap_err();
@@ -507,11 +623,27 @@ mod tests {
 
     #[test]
     fn hostile_plists() {
-        let deep = format!("<plist><dict><key>a</key>{}{}</dict></plist>", "<array>".repeat(5000), "</array>".repeat(5000));
-        assert!(matches!(check_profile_content(deep.as_bytes()), Err(ProfileError::MalformedPlist(_))));
-        assert!(matches!(check_profile_content(b"bplist00\x00\x01"), Err(ProfileError::MalformedPlist(_))));
-        assert!(matches!(check_profile_content(b"<plist><dict><key>x</key>"), Err(ProfileError::MalformedPlist(_))));
-        assert!(matches!(check_profile_content(b"\xff\xfe\x00garbage"), Err(ProfileError::MalformedPlist(_))));
+        let deep = format!(
+            "<plist><dict><key>a</key>{}{}</dict></plist>",
+            "<array>".repeat(5000),
+            "</array>".repeat(5000)
+        );
+        assert!(matches!(
+            check_profile_content(deep.as_bytes()),
+            Err(ProfileError::MalformedPlist(_))
+        ));
+        assert!(matches!(
+            check_profile_content(b"bplist00\x00\x01"),
+            Err(ProfileError::MalformedPlist(_))
+        ));
+        assert!(matches!(
+            check_profile_content(b"<plist><dict><key>x</key>"),
+            Err(ProfileError::MalformedPlist(_))
+        ));
+        assert!(matches!(
+            check_profile_content(b"\xff\xfe\x00garbage"),
+            Err(ProfileError::MalformedPlist(_))
+        ));
         assert!(matches!(
             check_profile_content(b"<plist version=\"1.0\"><array/></plist>"),
             Err(ProfileError::MalformedPlist(_))
@@ -520,11 +652,25 @@ mod tests {
 
     #[test]
     fn hostile_cms() {
-        assert_eq!(verify_cms(&vec![0u8; MAX_PROFILE_BYTES + 1], &[], 0), Err(ProfileError::TooLarge));
-        assert!(matches!(verify_cms(b"<plist/>", &[], 0), Err(ProfileError::NotSigned(_))));
-        assert!(matches!(verify_cms(&[0x30, 0x82, 0xff, 0xff, 0x06], &[], 0), Err(ProfileError::NotSigned(_))));
+        assert_eq!(
+            verify_cms(&vec![0u8; MAX_PROFILE_BYTES + 1], &[], 0),
+            Err(ProfileError::TooLarge)
+        );
+        assert!(matches!(
+            verify_cms(b"<plist/>", &[], 0),
+            Err(ProfileError::NotSigned(_))
+        ));
+        assert!(matches!(
+            verify_cms(&[0x30, 0x82, 0xff, 0xff, 0x06], &[], 0),
+            Err(ProfileError::NotSigned(_))
+        ));
         // A ContentInfo of type id-data, not signed data.
-        let data_info = [0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
-        assert!(matches!(verify_cms(&data_info, &[], 0), Err(ProfileError::NotSigned(_))));
+        let data_info = [
+            0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
+        ];
+        assert!(matches!(
+            verify_cms(&data_info, &[], 0),
+            Err(ProfileError::NotSigned(_))
+        ));
     }
 }

@@ -33,6 +33,11 @@ pub const JSON_CONTENT_TYPE: &str = "application/json";
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 64;
 /// Shortest accepted idempotency key.
 pub const MIN_IDEMPOTENCY_KEY_LEN: usize = 16;
+/// Header of a profile reply carrying the profile's `PayloadExpirationDate` (Unix seconds):
+/// the device must install the profile before then.
+pub const PROFILE_EXPIRES_HEADER: &str = "enroll-profile-expires";
+/// Largest request body the server accepts, in bytes; larger bodies get `payload_too_large`.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Route templates (axum and OpenAPI share the `{param}` syntax).
 pub mod routes {
@@ -71,6 +76,12 @@ pub mod routes {
     pub const ADMIN_DEVICE_RESET: &str = "/api/v1/admin/devices/{id}/reset";
     /// `GET` → `Vec<PendingInstall>`: enrollments whose profile is not installed yet (reminders). Admin.
     pub const ADMIN_PENDING: &str = "/api/v1/admin/enrollments/pending";
+
+    /// `GET` → HTML page telling the user to open the invitation link on the device, in the app.
+    /// Not under the API prefix: it is the URL of invitations (`{base}/go?user=<email>`).
+    pub const GO: &str = "/go";
+    /// `GET` → the server's CA certificate (PEM, public). Not under the API prefix.
+    pub const CA_PEM: &str = "/ca.pem";
 }
 
 /// `GET /info` reply.
@@ -550,7 +561,10 @@ mod tests {
 
     #[test]
     fn credential_wire_shape_and_redaction() {
-        let c = CredentialWire::Pin { user: "a@example.com".into(), pin: "123456".into() };
+        let c = CredentialWire::Pin {
+            user: "a@example.com".into(),
+            pin: "123456".into(),
+        };
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["kind"], "pin");
         assert_eq!(json["pin"], "123456");

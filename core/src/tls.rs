@@ -18,7 +18,11 @@ pub struct SpkiPin(pub [u8; 32]);
 
 impl std::fmt::Debug for SpkiPin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sha256/{}", base64::engine::general_purpose::STANDARD.encode(self.0))
+        write!(
+            f,
+            "sha256/{}",
+            base64::engine::general_purpose::STANDARD.encode(self.0)
+        )
     }
 }
 
@@ -38,7 +42,11 @@ impl SpkiPin {
     /// The pin of a DER certificate's public key.
     pub fn of_certificate(cert_der: &[u8]) -> Result<Self, TlsError> {
         let cert = x509_cert::Certificate::from_der(cert_der).map_err(|_| TlsError::BadCertificate)?;
-        let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|_| TlsError::BadCertificate)?;
+        let spki = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .map_err(|_| TlsError::BadCertificate)?;
         let digest = ring::digest::digest(&ring::digest::SHA256, &spki);
         let mut out = [0u8; 32];
         out.copy_from_slice(digest.as_ref());
@@ -96,7 +104,11 @@ pub struct TrustConfig {
 impl TrustConfig {
     /// Trust exactly one CA, given as PEM or DER.
     pub fn with_ca(ca: &[u8]) -> Result<Self, TlsError> {
-        Ok(Self { ca_certificates: parse_certificates(ca)?, public_roots: false, spki_pins: Vec::new() })
+        Ok(Self {
+            ca_certificates: parse_certificates(ca)?,
+            public_roots: false,
+            spki_pins: Vec::new(),
+        })
     }
 }
 
@@ -108,7 +120,9 @@ pub fn parse_certificates(data: &[u8]) -> Result<Vec<Vec<u8>>, TlsError> {
         let mut rest = text;
         while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
             let after = &rest[start + "-----BEGIN CERTIFICATE-----".len()..];
-            let end = after.find("-----END CERTIFICATE-----").ok_or(TlsError::BadCertificate)?;
+            let end = after
+                .find("-----END CERTIFICATE-----")
+                .ok_or(TlsError::BadCertificate)?;
             let b64: String = after[..end].chars().filter(|c| !c.is_whitespace()).collect();
             let der = base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
@@ -142,15 +156,17 @@ impl ServerCertVerifier for PinningVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verified = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        let verified =
+            self.inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
         let pin = SpkiPin::of_certificate(end_entity.as_ref())
             .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
         if self.pins.iter().any(|p| crate::secret::ct_eq(&p.0, &pin.0)) {
             Ok(verified)
         } else {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
-                Arc::new(PinMismatchError),
-            ))))
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatchError))),
+            ))
         }
     }
 
@@ -182,7 +198,9 @@ pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TlsErr
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for der in &trust.ca_certificates {
-        roots.add(CertificateDer::from(der.clone())).map_err(|_| TlsError::BadCertificate)?;
+        roots
+            .add(CertificateDer::from(der.clone()))
+            .map_err(|_| TlsError::BadCertificate)?;
     }
     if trust.public_roots {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -201,7 +219,10 @@ pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TlsErr
     } else {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinningVerifier { inner, pins: trust.spki_pins.clone() }))
+            .with_custom_certificate_verifier(Arc::new(PinningVerifier {
+                inner,
+                pins: trust.spki_pins.clone(),
+            }))
             .with_no_client_auth()
     };
     Ok(config)
@@ -227,7 +248,13 @@ mod tests {
             parse_certificates(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
             Err(TlsError::BadCertificate)
         );
-        assert_eq!(parse_certificates(b"-----BEGIN CERTIFICATE-----\nAAAA"), Err(TlsError::BadCertificate));
-        assert!(matches!(client_config(&TrustConfig::default()), Err(TlsError::NoRoots)));
+        assert_eq!(
+            parse_certificates(b"-----BEGIN CERTIFICATE-----\nAAAA"),
+            Err(TlsError::BadCertificate)
+        );
+        assert!(matches!(
+            client_config(&TrustConfig::default()),
+            Err(TlsError::NoRoots)
+        ));
     }
 }

@@ -1,1 +1,275 @@
-//! Reference enrollment server (work in progress).
+//! # enroll-server
+//!
+//! Reference enrollment server for the `enroll` agent: users (local or directory), invitations
+//! with one-time PINs, enrollment tokens, idempotent enrollment, signed `.mobileconfig`
+//! profiles, a device registry with Android 10+ archiving, check-ins and administrator actions
+//! (retire, wipe, reset).
+//!
+//! The wire protocol is [`enroll_core::protocol`]; `docs/protocol.md` and `docs/openapi.json`
+//! describe it for other implementers.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), enroll_server::ServerError> {
+//! let mut config = enroll_server::ServerConfig::new("/var/lib/enroll");
+//! config.bind = "127.0.0.1:0".parse().expect("address");
+//! let server = enroll_server::start(config).await?;
+//! println!("{} CA {}", server.base_url(), server.ca_fingerprint());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Storage is one SQLite file (`enroll.db`, WAL) in the data directory, next to the PKI files
+//! (see [`pki`]), `admin-token` and `server-secret` (both mode 0600).
+//!
+//! Not implemented: the SCEP endpoint (`/scep`) and the MDM check-in/command endpoints
+//! (`/mdm/checkin`, `/mdm/server`) the profile points to.
+
+pub mod clock;
+pub mod crypto;
+pub mod directory;
+pub mod error;
+pub mod http;
+pub mod pki;
+pub mod profile;
+mod serve;
+pub mod service;
+pub mod store;
+
+pub use clock::{ManualClock, ServerClock, SystemClock};
+pub use directory::{Directory, DirectoryError, SqliteDirectory};
+pub use error::ServerError;
+pub use http::route_table;
+pub use serve::RunningServer;
+
+use enroll_core::secret::SecretString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Default listening address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8443";
+
+/// Server configuration. [`ServerConfig::new`] gives the defaults.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Directory holding the database, PKI, admin token and server secret.
+    pub data_dir: PathBuf,
+    /// Listening address (default `127.0.0.1:8443`; port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// Extra host names (or IP addresses) for the TLS certificate, besides `localhost`,
+    /// `127.0.0.1` and `::1`.
+    pub hostnames: Vec<String>,
+    /// How long an issued profile stays installable (`PayloadExpirationDate`), default 300 s.
+    pub profile_validity: Duration,
+    /// Wrong PINs before a PIN locks, default 5.
+    pub pin_max_attempts: u32,
+    /// Default PIN lifetime, default 24 h.
+    pub pin_ttl: Duration,
+    /// Serve plain HTTP (no TLS). Refused unless `bind` is a loopback address.
+    pub insecure_http: bool,
+    /// Time source (a [`ManualClock`] in tests).
+    pub clock: Arc<dyn ServerClock>,
+    /// Server name shown in `/info` and as the profile's organization.
+    pub name: String,
+    /// Public base URL put in profiles and invitations (e.g. `https://mdm.example.com`);
+    /// default `https://<local address>`.
+    pub public_url: Option<String>,
+    /// Directory for "network credentials"; default the built-in [`SqliteDirectory`].
+    pub directory: Option<Arc<dyn Directory>>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("bind", &self.bind)
+            .field("hostnames", &self.hostnames)
+            .field("profile_validity", &self.profile_validity)
+            .field("pin_max_attempts", &self.pin_max_attempts)
+            .field("pin_ttl", &self.pin_ttl)
+            .field("insecure_http", &self.insecure_http)
+            .field("name", &self.name)
+            .field("public_url", &self.public_url)
+            .field("custom_directory", &self.directory.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConfig {
+    /// Defaults, with data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            hostnames: Vec::new(),
+            profile_validity: Duration::from_secs(300),
+            pin_max_attempts: 5,
+            pin_ttl: Duration::from_secs(24 * 3600),
+            insecure_http: false,
+            clock: Arc::new(SystemClock),
+            name: "enroll".into(),
+            public_url: None,
+            directory: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ServerError> {
+        if self.insecure_http && !self.bind.ip().is_loopback() {
+            return Err(ServerError::Config(
+                "plain HTTP is only allowed on a loopback address".into(),
+            ));
+        }
+        if self.profile_validity.as_secs() == 0 {
+            return Err(ServerError::Config(
+                "profile_validity must be at least one second".into(),
+            ));
+        }
+        if self.pin_max_attempts == 0 {
+            return Err(ServerError::Config("pin_max_attempts must be at least 1".into()));
+        }
+        if self.pin_ttl.as_secs() == 0 {
+            return Err(ServerError::Config("pin_ttl must be at least one second".into()));
+        }
+        if let Some(u) = &self.public_url {
+            let parsed =
+                url::Url::parse(u).map_err(|_| ServerError::Config("public_url is not a URL".into()))?;
+            if !matches!(parsed.scheme(), "https" | "http") {
+                return Err(ServerError::Config("public_url must be http(s)".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts the server: binds, loads or creates the data directory, serves until
+/// [`RunningServer::shutdown`].
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    config.validate()?;
+    serve::start(config).await
+}
+
+/// The application without a listener: the router and its state. Tests drive
+/// [`App::router`] with `tower::ServiceExt::oneshot`; [`start`] serves it over TLS.
+#[derive(Clone)]
+pub struct App {
+    core: Arc<service::Core>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("base_url", &self.core.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the file, or creates it with `make()` (mode 0600).
+fn load_or_create_secret(
+    path: &Path,
+    make: impl FnOnce() -> Result<Vec<u8>, ServerError>,
+) -> Result<Vec<u8>, ServerError> {
+    if path.exists() {
+        return Ok(std::fs::read(path)?);
+    }
+    let value = make()?;
+    crypto::write_private(path, &value)?;
+    Ok(value)
+}
+
+impl App {
+    /// Opens the data directory of `config` (creating what is missing) with `base_url` as the
+    /// server's public URL (no trailing slash).
+    pub fn open(config: &ServerConfig, base_url: &str) -> Result<Self, ServerError> {
+        config.validate()?;
+        let dir = &config.data_dir;
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+            // A directory we create is private; an existing one keeps the mode it was given.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
+        let pki = pki::Pki::load_or_create(dir, &config.hostnames)?;
+        let admin = load_or_create_secret(&dir.join("admin-token"), || {
+            Ok(format!("adm_{}", crypto::random_b64(32)?).into_bytes())
+        })?;
+        let admin =
+            String::from_utf8(admin).map_err(|_| ServerError::Config("admin-token is not UTF-8".into()))?;
+        let admin = admin.trim().to_string();
+        if admin.len() < 16 {
+            return Err(ServerError::Config(
+                "admin-token is too short (16 characters at least)".into(),
+            ));
+        }
+        let secret = load_or_create_secret(&dir.join("server-secret"), || Ok(crypto::random_bytes(32)?))?;
+        if secret.len() != 32 {
+            return Err(ServerError::Config(
+                "server-secret must hold exactly 32 bytes".into(),
+            ));
+        }
+        let db_path = dir.join("enroll.db");
+        let store = store::Store::open(&db_path)?;
+        let topic = match store::meta_get(store.conn(), "apns_topic")? {
+            Some(t) => t,
+            None => {
+                let t = format!("com.apple.mgmt.External.{}", uuid::Uuid::new_v4());
+                store::meta_set(store.conn(), "apns_topic", &t)?;
+                t
+            }
+        };
+        let directory: Arc<dyn Directory> = match &config.directory {
+            Some(d) => d.clone(),
+            None => Arc::new(SqliteDirectory::open(&db_path)?),
+        };
+        let base_url = config
+            .public_url
+            .as_deref()
+            .unwrap_or(base_url)
+            .trim_end_matches('/')
+            .to_string();
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let core = service::Core {
+            store: Mutex::new(store),
+            directory,
+            pki,
+            secret,
+            admin_token: SecretString::new(admin),
+            clock: config.clock.clone(),
+            base_url,
+            name: config.name.clone(),
+            profile_validity: secs(config.profile_validity),
+            pin_max_attempts: config.pin_max_attempts,
+            pin_ttl: secs(config.pin_ttl),
+            topic,
+        };
+        Ok(Self { core: Arc::new(core) })
+    }
+
+    /// The HTTP router (every route of [`route_table`], JSON fallbacks, protocol header).
+    pub fn router(&self) -> axum::Router {
+        http::router(self.core.clone())
+    }
+
+    /// The admin bearer token.
+    pub fn admin_token(&self) -> &SecretString {
+        &self.core.admin_token
+    }
+
+    /// The PKI (CA, TLS identity, profile signer).
+    pub fn pki(&self) -> &pki::Pki {
+        &self.core.pki
+    }
+
+    /// Public base URL used in profiles and invitations.
+    pub fn base_url(&self) -> &str {
+        &self.core.base_url
+    }
+
+    /// The APNs topic put in profiles (stable per server).
+    pub fn topic(&self) -> &str {
+        &self.core.topic
+    }
+}

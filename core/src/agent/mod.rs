@@ -88,7 +88,9 @@ pub struct Agent {
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Agent").field("status", &*self.status_tx.borrow()).finish_non_exhaustive()
+        f.debug_struct("Agent")
+            .field("status", &*self.status_tx.borrow())
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,8 +103,9 @@ impl Agent {
     pub fn new(config: AgentConfig, platform: Platform) -> Result<Self> {
         let state = match platform.store.get(&config.state_key)? {
             None => PersistedState::Idle,
-            Some(bytes) => serde_json::from_slice(bytes.expose())
-                .map_err(|_| Error::Store("the saved enrollment state is unreadable; reset it to start over".into()))?,
+            Some(bytes) => serde_json::from_slice(bytes.expose()).map_err(|_| {
+                Error::Store("the saved enrollment state is unreadable; reset it to start over".into())
+            })?,
         };
         let (status_tx, _) = watch::channel(state.status());
         Ok(Self {
@@ -127,11 +130,17 @@ impl Agent {
 
     /// Clock skew measured on the last reply (server minus device), milliseconds.
     pub fn clock_skew_ms(&self) -> Option<i64> {
-        self.client.lock().ok().and_then(|c| c.as_ref().and_then(ProtocolClient::skew_ms))
+        self.client
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().and_then(ProtocolClient::skew_ms))
     }
 
     fn client_for(&self, server: &str) -> Result<ProtocolClient> {
-        let mut guard = self.client.lock().map_err(|_| Error::InvalidState("client lock poisoned".into()))?;
+        let mut guard = self
+            .client
+            .lock()
+            .map_err(|_| Error::InvalidState("client lock poisoned".into()))?;
         if let Some(client) = guard.as_ref() {
             if client.base_url().as_str().trim_end_matches('/') == server.trim_end_matches('/') {
                 return Ok(client.clone());
@@ -166,7 +175,11 @@ impl Agent {
     fn transition(&self, current: &mut PersistedState, next: PersistedState) -> Result<()> {
         let bytes = serde_json::to_vec(&next).map_err(|e| Error::Store(e.to_string()))?;
         self.platform.store.set(&self.config.state_key, &bytes)?;
-        tracing::info!(from = current.status().name(), to = next.status().name(), "enrollment state");
+        tracing::info!(
+            from = current.status().name(),
+            to = next.status().name(),
+            "enrollment state"
+        );
         *current = next;
         self.status_tx.send_replace(current.status());
         Ok(())
@@ -177,16 +190,25 @@ impl Agent {
     /// Allowed when nothing is in progress and the device is not active. Does no I/O besides
     /// persisting; call [`Agent::run`] (or use [`Agent::enroll`]) to proceed.
     pub async fn begin(&self, server: &str, credential: Credential) -> Result<EnrollmentStatus> {
-        let base = crate::client::validate_base_url(&strip_go(server), self.config.client.allow_insecure_loopback_http)?;
+        let base = crate::client::validate_base_url(
+            &strip_go(server),
+            self.config.client.allow_insecure_loopback_http,
+        )?;
         let mut st = self.state.lock().await;
         if st.in_progress() {
-            return Err(Error::InvalidState("an enrollment is already in progress; resume or cancel it".into()));
+            return Err(Error::InvalidState(
+                "an enrollment is already in progress; resume or cancel it".into(),
+            ));
         }
         if matches!(*st, PersistedState::Active { .. }) {
-            return Err(Error::InvalidState("the device is already enrolled; use re-enroll".into()));
+            return Err(Error::InvalidState(
+                "the device is already enrolled; use re-enroll".into(),
+            ));
         }
         if matches!(credential, Credential::Device { .. }) {
-            return Err(Error::InvalidState("device credentials are only used by re-enroll".into()));
+            return Err(Error::InvalidState(
+                "device credentials are only used by re-enroll".into(),
+            ));
         }
         self.fresh_cancel_token();
         let attempt = Attempt {
@@ -230,27 +252,55 @@ impl Agent {
             PersistedState::Discovered { attempt, credential } => {
                 self.step_discovered(&mut st, attempt, credential, &token).await?
             }
-            PersistedState::Authenticated { attempt, enrollment, fetches } => {
-                self.step_fetch(&mut st, attempt, enrollment, fetches, &token).await?
+            PersistedState::Authenticated {
+                attempt,
+                enrollment,
+                fetches,
+            } => {
+                self.step_fetch(&mut st, attempt, enrollment, fetches, &token)
+                    .await?
             }
-            PersistedState::ProfileReady { attempt, enrollment, fetches, profile } => {
+            PersistedState::ProfileReady {
+                attempt,
+                enrollment,
+                fetches,
+                profile,
+            } => {
                 let next = if self.window_open(&profile) {
-                    PersistedState::Installing { attempt, enrollment, fetches, profile }
+                    PersistedState::Installing {
+                        attempt,
+                        enrollment,
+                        fetches,
+                        profile,
+                    }
                 } else {
-                    tracing::info!(fetches, "profile window passed before install; fetching a fresh one");
+                    tracing::info!(
+                        fetches,
+                        "profile window passed before install; fetching a fresh one"
+                    );
                     self.after_expiry(attempt, enrollment, fetches)
                 };
                 self.transition(&mut st, next)?;
             }
-            PersistedState::Installing { attempt, enrollment, fetches, profile } => {
-                self.step_install(&mut st, attempt, enrollment, fetches, profile, &token).await?
+            PersistedState::Installing {
+                attempt,
+                enrollment,
+                fetches,
+                profile,
+            } => {
+                self.step_install(&mut st, attempt, enrollment, fetches, profile, &token)
+                    .await?
             }
             _ => {}
         }
         Ok(st.status())
     }
 
-    async fn cancellable<T>(&self, token: &CancellationToken, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    async fn cancellable<T>(
+        &self,
+        token: &CancellationToken,
+        fut: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         tokio::select! {
             biased;
             _ = token.cancelled() => Err(Error::Cancelled),
@@ -268,14 +318,27 @@ impl Agent {
         let client = self.client_for(&attempt.server)?;
         let device = self.platform.device.describe()?;
         let reply = match &credential {
-            Credential::Device { device_id, device_secret } => {
+            Credential::Device {
+                device_id,
+                device_secret,
+            } => {
                 let request = protocol::ReenrollRequest { device };
-                self.cancellable(token, client.reenroll(device_id, device_secret, &attempt.key, &request)).await
+                self.cancellable(
+                    token,
+                    client.reenroll(device_id, device_secret, &attempt.key, &request),
+                )
+                .await
             }
             other => {
-                let wire = other.to_wire().ok_or_else(|| Error::InvalidState("credential kind".into()))?;
-                let request = protocol::EnrollRequest { credential: wire, device };
-                self.cancellable(token, client.enroll(&attempt.key, &request)).await
+                let wire = other
+                    .to_wire()
+                    .ok_or_else(|| Error::InvalidState("credential kind".into()))?;
+                let request = protocol::EnrollRequest {
+                    credential: wire,
+                    device,
+                };
+                self.cancellable(token, client.enroll(&attempt.key, &request))
+                    .await
             }
         };
         match reply {
@@ -287,7 +350,14 @@ impl Agent {
                     kind: r.kind,
                     user: r.user,
                 };
-                self.transition(st, PersistedState::Authenticated { attempt, enrollment, fetches: 0 })
+                self.transition(
+                    st,
+                    PersistedState::Authenticated {
+                        attempt,
+                        enrollment,
+                        fetches: 0,
+                    },
+                )
             }
             Err(Error::Cancelled) => {
                 self.cancel_locked(st, "user_cancelled").await?;
@@ -297,7 +367,14 @@ impl Agent {
                 // The server refused the credential: drop it from storage, keep the reason.
                 let code = err.server_code();
                 let reason = err.to_string();
-                self.transition(st, PersistedState::Failed { server: attempt.server, reason, code })?;
+                self.transition(
+                    st,
+                    PersistedState::Failed {
+                        server: attempt.server,
+                        reason,
+                        code,
+                    },
+                )?;
                 Err(err)
             }
             Err(err) => Err(err),
@@ -313,24 +390,42 @@ impl Agent {
         token: &CancellationToken,
     ) -> Result<()> {
         if fetches >= self.config.max_profile_fetches {
-            self.transition(st, PersistedState::Expired { server: attempt.server, fetches })?;
+            self.transition(
+                st,
+                PersistedState::Expired {
+                    server: attempt.server,
+                    fetches,
+                },
+            )?;
             return Ok(());
         }
         let client = self.client_for(&attempt.server)?;
-        let body =
-            match self.cancellable(token, client.fetch_profile(&enrollment.enrollment_id, &enrollment.enrollment_secret)).await {
-                Ok(body) => body,
-                Err(Error::Cancelled) => {
-                    self.cancel_locked(st, "user_cancelled").await?;
-                    return Err(Error::Cancelled);
-                }
-                Err(err) if matches!(err.server_code(), Some(ErrorCode::EnrollmentClosed)) => {
-                    let reason = err.to_string();
-                    self.transition(st, PersistedState::Failed { server: attempt.server, reason, code: err.server_code() })?;
-                    return Err(err);
-                }
-                Err(err) => return Err(err),
-            };
+        let body = match self
+            .cancellable(
+                token,
+                client.fetch_profile(&enrollment.enrollment_id, &enrollment.enrollment_secret),
+            )
+            .await
+        {
+            Ok(body) => body,
+            Err(Error::Cancelled) => {
+                self.cancel_locked(st, "user_cancelled").await?;
+                return Err(Error::Cancelled);
+            }
+            Err(err) if matches!(err.server_code(), Some(ErrorCode::EnrollmentClosed)) => {
+                let reason = err.to_string();
+                self.transition(
+                    st,
+                    PersistedState::Failed {
+                        server: attempt.server,
+                        reason,
+                        code: err.server_code(),
+                    },
+                )?;
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        };
         let fetches = fetches + 1;
         let now = client.server_now_ms() / 1000;
         match profile::verify_profile(&body, self.anchors(), now) {
@@ -342,18 +437,37 @@ impl Agent {
                     expires_at: verified.expires_at,
                     signed: crate::secret::SecretBytes::new(body),
                 };
-                self.transition(st, PersistedState::ProfileReady { attempt, enrollment, fetches, profile })
+                self.transition(
+                    st,
+                    PersistedState::ProfileReady {
+                        attempt,
+                        enrollment,
+                        fetches,
+                        profile,
+                    },
+                )
             }
             Err(err) => {
                 // Count the rejected fetch so a hostile server cannot loop the agent forever.
-                self.transition(st, PersistedState::Authenticated { attempt, enrollment, fetches })?;
+                self.transition(
+                    st,
+                    PersistedState::Authenticated {
+                        attempt,
+                        enrollment,
+                        fetches,
+                    },
+                )?;
                 Err(Error::Profile(err))
             }
         }
     }
 
     fn window_open(&self, profile: &HeldProfile) -> bool {
-        let now_ms = self.client.lock().ok().and_then(|c| c.as_ref().map(ProtocolClient::server_now_ms));
+        let now_ms = self
+            .client
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(ProtocolClient::server_now_ms));
         let now_ms = now_ms.unwrap_or_else(|| self.platform.clock.now_ms());
         let margin = i64::try_from(self.config.install_margin.as_millis()).unwrap_or(0);
         now_ms + margin < profile.expires_at.saturating_mul(1000)
@@ -361,9 +475,16 @@ impl Agent {
 
     fn after_expiry(&self, attempt: Attempt, enrollment: EnrollmentHandle, fetches: u32) -> PersistedState {
         if fetches >= self.config.max_profile_fetches {
-            PersistedState::Expired { server: attempt.server, fetches }
+            PersistedState::Expired {
+                server: attempt.server,
+                fetches,
+            }
         } else {
-            PersistedState::Authenticated { attempt, enrollment, fetches }
+            PersistedState::Authenticated {
+                attempt,
+                enrollment,
+                fetches,
+            }
         }
     }
 
@@ -418,11 +539,18 @@ impl Agent {
                 }
             }
         }
-        let request = protocol::ConfirmRequest { profile_uuid: profile.uuid.clone() };
-        let reply = client.confirm(&enrollment.enrollment_id, &enrollment.enrollment_secret, &request).await?;
+        let request = protocol::ConfirmRequest {
+            profile_uuid: profile.uuid.clone(),
+        };
+        let reply = client
+            .confirm(&enrollment.enrollment_id, &enrollment.enrollment_secret, &request)
+            .await?;
         let next = PersistedState::Active {
             server: attempt.server,
-            device: DeviceHandle { device_id: reply.device_id, device_secret: reply.device_secret },
+            device: DeviceHandle {
+                device_id: reply.device_id,
+                device_secret: reply.device_secret,
+            },
             profile_identifier: profile.identifier,
             user: enrollment.user,
             enrolled_at_ms: self.platform.clock.now_ms(),
@@ -460,8 +588,12 @@ impl Agent {
         };
         if let Some(enrollment) = enrollment {
             let client = self.client_for(&server)?;
-            let request = protocol::CancelRequest { reason: reason.to_owned() };
-            let reply = client.cancel(&enrollment.enrollment_id, &enrollment.enrollment_secret, &request).await?;
+            let request = protocol::CancelRequest {
+                reason: reason.to_owned(),
+            };
+            let reply = client
+                .cancel(&enrollment.enrollment_id, &enrollment.enrollment_secret, &request)
+                .await?;
             tracing::info!(device_state = ?reply.device_state, mdm = ?reply.mdm, "enrollment cancelled on the server");
         }
         self.transition(st, PersistedState::Cancelled { server })
@@ -486,23 +618,43 @@ impl Agent {
     /// same on the device while the server keeps the entry active until the next enrollment.
     pub async fn checkin(&self, details: BTreeMap<String, String>) -> Result<CheckinOutcome> {
         let mut st = self.state.lock().await;
-        let PersistedState::Active { server, device, profile_identifier, .. } = st.clone() else {
+        let PersistedState::Active {
+            server,
+            device,
+            profile_identifier,
+            ..
+        } = st.clone()
+        else {
             return Err(Error::InvalidState("the device is not enrolled".into()));
         };
         let client = self.client_for(&server)?;
         let descriptor = self.platform.device.describe()?;
-        let request = protocol::CheckinRequest { device: descriptor, details };
-        let reply = match client.checkin(&device.device_id, &device.device_secret, &request).await {
+        let request = protocol::CheckinRequest {
+            device: descriptor,
+            details,
+        };
+        let reply = match client
+            .checkin(&device.device_id, &device.device_secret, &request)
+            .await
+        {
             Ok(reply) => reply,
             Err(err) if matches!(err.server_code(), Some(ErrorCode::DeviceInactive)) => {
                 // The action was applied and acknowledged before, but the state change was lost.
                 self.clear_after_action(&mut st, DeviceAction::Retire, &server, &profile_identifier)?;
-                return Ok(CheckinOutcome { device_state: DeviceState::Retired, applied: None, status: st.status() });
+                return Ok(CheckinOutcome {
+                    device_state: DeviceState::Retired,
+                    applied: None,
+                    status: st.status(),
+                });
             }
             Err(err) => return Err(err),
         };
         let Some(action) = reply.action else {
-            return Ok(CheckinOutcome { device_state: reply.device_state, applied: None, status: st.status() });
+            return Ok(CheckinOutcome {
+                device_state: reply.device_state,
+                applied: None,
+                status: st.status(),
+            });
         };
         tracing::info!(?action, "administrator action received at check-in");
         let ack = protocol::AckRequest { action };
@@ -514,7 +666,11 @@ impl Agent {
             }
         };
         self.clear_after_action(&mut st, action, &server, &profile_identifier)?;
-        Ok(CheckinOutcome { device_state, applied: Some(action), status: st.status() })
+        Ok(CheckinOutcome {
+            device_state,
+            applied: Some(action),
+            status: st.status(),
+        })
     }
 
     fn clear_after_action(
@@ -537,20 +693,31 @@ impl Agent {
     /// - After retire, wipe or reset (or with a credential): a normal enrollment; the server
     ///   matches the device and archives (Android 10+) or reuses (Android 9 and earlier, Apple)
     ///   its older entry.
-    pub async fn reenroll(&self, server: Option<&str>, credential: Option<Credential>) -> Result<EnrollmentStatus> {
+    pub async fn reenroll(
+        &self,
+        server: Option<&str>,
+        credential: Option<Credential>,
+    ) -> Result<EnrollmentStatus> {
         {
             let mut st = self.state.lock().await;
             if st.in_progress() {
-                return Err(Error::InvalidState("an enrollment is already in progress; resume or cancel it".into()));
+                return Err(Error::InvalidState(
+                    "an enrollment is already in progress; resume or cancel it".into(),
+                ));
             }
             let remembered = st.server().map(str::to_owned);
             let server = match (server, remembered) {
-                (Some(s), _) => crate::client::validate_base_url(&strip_go(s), self.config.client.allow_insecure_loopback_http)?
-                    .as_str()
-                    .trim_end_matches('/')
-                    .to_owned(),
+                (Some(s), _) => crate::client::validate_base_url(
+                    &strip_go(s),
+                    self.config.client.allow_insecure_loopback_http,
+                )?
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
                 (None, Some(s)) => s,
-                (None, None) => return Err(Error::InvalidState("no server known: give the server URL".into())),
+                (None, None) => {
+                    return Err(Error::InvalidState("no server known: give the server URL".into()))
+                }
             };
             let credential = match (credential, &*st) {
                 (Some(c), _) => c,
@@ -559,11 +726,17 @@ impl Agent {
                     device_secret: device.device_secret.clone(),
                 },
                 (None, _) => {
-                    return Err(Error::InvalidState("re-enrolling a device that is not active needs a credential".into()))
+                    return Err(Error::InvalidState(
+                        "re-enrolling a device that is not active needs a credential".into(),
+                    ))
                 }
             };
             self.fresh_cancel_token();
-            let attempt = Attempt { server, key: new_key(), started_at_ms: self.platform.clock.now_ms() };
+            let attempt = Attempt {
+                server,
+                key: new_key(),
+                started_at_ms: self.platform.clock.now_ms(),
+            };
             self.transition(&mut st, PersistedState::Discovered { attempt, credential })?;
         }
         self.run().await
@@ -591,7 +764,9 @@ pub fn strip_go(url: &str) -> String {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::InvalidState(format!("platform call panicked: {e}")))
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::InvalidState(format!("platform call panicked: {e}")))
 }
 
 #[cfg(test)]

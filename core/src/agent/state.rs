@@ -188,22 +188,28 @@ impl PersistedState {
     pub fn status(&self) -> EnrollmentStatus {
         match self {
             PersistedState::Idle => EnrollmentStatus::Idle,
-            PersistedState::Discovered { attempt, .. } => EnrollmentStatus::Discovered { server: attempt.server.clone() },
-            PersistedState::Authenticated { enrollment, .. } => {
-                EnrollmentStatus::Authenticated { device_id: enrollment.device_id.clone() }
-            }
-            PersistedState::ProfileReady { profile, .. } => {
-                EnrollmentStatus::ProfileReady { expires_at: profile.expires_at }
-            }
-            PersistedState::Installing { profile, .. } => EnrollmentStatus::Installing { expires_at: profile.expires_at },
-            PersistedState::Active { device, user, .. } => {
-                EnrollmentStatus::Active { device_id: device.device_id.clone(), user: user.clone() }
-            }
+            PersistedState::Discovered { attempt, .. } => EnrollmentStatus::Discovered {
+                server: attempt.server.clone(),
+            },
+            PersistedState::Authenticated { enrollment, .. } => EnrollmentStatus::Authenticated {
+                device_id: enrollment.device_id.clone(),
+            },
+            PersistedState::ProfileReady { profile, .. } => EnrollmentStatus::ProfileReady {
+                expires_at: profile.expires_at,
+            },
+            PersistedState::Installing { profile, .. } => EnrollmentStatus::Installing {
+                expires_at: profile.expires_at,
+            },
+            PersistedState::Active { device, user, .. } => EnrollmentStatus::Active {
+                device_id: device.device_id.clone(),
+                user: user.clone(),
+            },
             PersistedState::Cancelled { .. } => EnrollmentStatus::Cancelled,
             PersistedState::Expired { fetches, .. } => EnrollmentStatus::Expired { fetches: *fetches },
-            PersistedState::Failed { reason, code, .. } => {
-                EnrollmentStatus::Failed { reason: reason.clone(), code: *code }
-            }
+            PersistedState::Failed { reason, code, .. } => EnrollmentStatus::Failed {
+                reason: reason.clone(),
+                code: *code,
+            },
             PersistedState::Retired { .. } => EnrollmentStatus::Retired,
             PersistedState::Wiped { .. } => EnrollmentStatus::Wiped,
             PersistedState::Reset { .. } => EnrollmentStatus::Reset,
@@ -314,7 +320,10 @@ mod tests {
     fn debug_of_state_hides_secrets() {
         let st = PersistedState::Active {
             server: "https://x".into(),
-            device: DeviceHandle { device_id: "d".into(), device_secret: SecretString::new("DEVSECRET") },
+            device: DeviceHandle {
+                device_id: "d".into(),
+                device_secret: SecretString::new("DEVSECRET"),
+            },
             profile_identifier: "p".into(),
             user: None,
             enrolled_at_ms: 0,

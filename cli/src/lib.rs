@@ -1,0 +1,5 @@
+//! Library side of the `enroll` command: desktop implementations of the platform traits and
+//! the admin API client. The binary (`main.rs`) is only argument parsing and printing.
+
+pub mod admin;
+pub mod desktop;

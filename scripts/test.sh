@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# README's test command: formatting, lints and every test suite. Prints a pass/fail summary
+# per suite and exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh || exit 1
+
+declare -a names=() results=()
+run() {
+  local name="$1"; shift
+  echo "=== $name: $*"
+  if "$@"; then results+=("ok"); else results+=("FAILED"); fi
+  names+=("$name")
+}
+
+run "rustfmt" cargo fmt --all -- --check
+run "clippy" cargo clippy --workspace --all-targets -- -D warnings
+run "rust tests" cargo test --workspace
+run "demo" ./target/debug/enroll demo --with token
+
+echo
+echo "=== summary"
+passed=0; failed=0
+for i in "${!names[@]}"; do
+  printf '%-14s %s\n' "${names[$i]}" "${results[$i]}"
+  if [ "${results[$i]}" = ok ]; then passed=$((passed+1)); else failed=$((failed+1)); fi
+done
+echo "suites: $passed passed, $failed failed"
+[ "$failed" = 0 ]

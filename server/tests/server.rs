@@ -1,0 +1,187 @@
+//! The route table against `docs/openapi.json`, and the real listener (TLS on loopback).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+use enroll_server::{route_table, start, ServerConfig, ServerError};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+fn openapi_routes() -> BTreeSet<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut out = BTreeSet::new();
+    for (p, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "delete", "patch", "head", "options"].contains(&method.as_str()) {
+                out.insert((method.to_uppercase(), p.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn openapi_lists_exactly_the_route_table() {
+    let table: BTreeSet<(String, String)> = route_table()
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(table.len(), route_table().len(), "no duplicate routes");
+    assert_eq!(openapi_routes(), table);
+}
+
+#[tokio::test]
+async fn every_route_is_routed() {
+    let h = Harness::new();
+    for (method, path) in route_table() {
+        let concrete = path
+            .replace("{id}", "some-id")
+            .replace("{email}", "someone%40example.com");
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        // No credentials, no body: each route answers with its own error (or page), never a
+        // routing 404/405.
+        let r = h.call(m, &concrete, &[], None).await;
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        if r.status == StatusCode::NOT_FOUND {
+            assert_ne!(r.json()["error"]["message"], "no such route", "{method} {path}");
+        }
+    }
+}
+
+fn tls_connector(ca_der: Vec<u8>) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls_pki_types::CertificateDer::from(ca_der)).unwrap();
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// One HTTP/1.1 request over TLS; returns (status, raw response text).
+async fn https_get(
+    addr: std::net::SocketAddr,
+    host: &str,
+    ca_der: Vec<u8>,
+    path: &str,
+) -> std::io::Result<(u16, String)> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls_pki_types::ServerName::try_from(host.to_string()).unwrap();
+    let mut tls = tls_connector(ca_der).connect(name, tcp).await?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    tls.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    tls.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok((status, text))
+}
+
+#[tokio::test]
+async fn serves_tls_with_its_ca_and_persists_identity() {
+    let dir = temp_dir("tls");
+    let mut config = ServerConfig::new(&dir);
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config.hostnames = vec!["mdm.example.test".into()];
+    let server = start(config.clone()).await.unwrap();
+    let addr = server.local_addr();
+    assert_ne!(addr.port(), 0);
+    assert_eq!(server.base_url(), format!("https://127.0.0.1:{}", addr.port()));
+    let fp = server.ca_fingerprint();
+    assert_eq!(fp.len(), 95);
+    assert!(server.ca_cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+    let admin = server.admin_token().expose().to_string();
+
+    for host in ["127.0.0.1", "localhost", "mdm.example.test"] {
+        let (status, text) = https_get(addr, host, server.ca_cert_der(), "/api/v1/info")
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{host}: {text}");
+        assert!(text.to_ascii_lowercase().contains("enroll-protocol: 1"));
+    }
+    // Unknown route over the wire: JSON 404.
+    let (status, text) = https_get(addr, "127.0.0.1", server.ca_cert_der(), "/nope")
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    assert!(text.contains("\"not_found\""));
+    // Another CA is not trusted.
+    let other = enroll_server::pki::Pki::ephemeral(&[]).unwrap();
+    assert!(
+        https_get(addr, "127.0.0.1", other.ca_der().to_vec(), "/api/v1/info")
+            .await
+            .is_err()
+    );
+    // A name outside the SANs is refused.
+    assert!(
+        https_get(addr, "evil.example", server.ca_cert_der(), "/api/v1/info")
+            .await
+            .is_err()
+    );
+    server.shutdown().await;
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for f in [
+            "admin-token",
+            "server-secret",
+            "ca.key",
+            "server.key",
+            "signer.key",
+        ] {
+            let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
+        assert_eq!(std::fs::read(dir.join("server-secret")).unwrap().len(), 32);
+    }
+
+    // Restart on the same data directory: same CA, same admin token.
+    let again = start(config).await.unwrap();
+    assert_eq!(again.ca_fingerprint(), fp);
+    assert_eq!(again.admin_token().expose(), admin);
+    again.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn plain_http_only_on_loopback() {
+    let dir = temp_dir("http");
+    let mut config = ServerConfig::new(&dir);
+    config.insecure_http = true;
+    config.bind = "0.0.0.0:0".parse().unwrap();
+    match start(config.clone()).await {
+        Err(ServerError::Config(msg)) => assert!(msg.contains("loopback")),
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    let server = start(config).await.unwrap();
+    assert!(server.base_url().starts_with("http://127.0.0.1:"));
+    let mut tcp = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+    tcp.write_all(b"GET /api/v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    tcp.read_to_string(&mut buf).await.unwrap();
+    assert!(buf.starts_with("HTTP/1.1 200"), "{buf}");
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn defaults() {
+    let c = ServerConfig::new("/tmp/x");
+    assert_eq!(c.bind.to_string(), "127.0.0.1:8443");
+    assert_eq!(c.profile_validity.as_secs(), 300);
+    assert_eq!(c.pin_max_attempts, 5);
+    assert_eq!(c.pin_ttl.as_secs(), 86_400);
+    assert!(!c.insecure_http);
+}

@@ -62,6 +62,8 @@ enum Command {
     Cancel,
     /// Forget all local enrollment state and secrets (does not contact the server).
     Forget,
+    /// Decode enrollment QR codes from image files, a directory of frames, or the camera.
+    Scan(ScanArgs),
     /// Run the reference server, or perform admin actions on a running one.
     #[command(subcommand)]
     Server(ServerCommand),
@@ -82,6 +84,31 @@ enum DemoCredential {
     Pin,
     Token,
     Password,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// Image files to decode (JPEG, PNG, WebP).
+    files: Vec<PathBuf>,
+    /// Scan live camera frames until an enrollment code is found.
+    #[arg(long, conflicts_with = "frames")]
+    camera: bool,
+    /// Camera index for --camera.
+    #[arg(long, default_value_t = 0)]
+    camera_index: u32,
+    /// Scan the images of a directory as successive camera frames (a simulated camera).
+    #[arg(long)]
+    frames: Option<PathBuf>,
+    /// Give up a live scan after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// Enroll with the code found by a live scan without asking.
+    #[arg(long)]
+    enroll: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(flatten)]
+    credential: CredentialArgs,
 }
 
 #[derive(Args, Clone)]
@@ -902,12 +929,106 @@ fn uuid_like() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+async fn cmd_scan(cli: &Cli, dir: &Path, args: &ScanArgs, out: &Out) -> anyhow::Result<()> {
+    use enroll_cli::scan;
+    let options = enroll_core::qr::PayloadOptions {
+        allow_insecure_loopback_http: args.connect.insecure_loopback_http,
+        ..Default::default()
+    };
+    if !args.camera && args.frames.is_none() {
+        if args.files.is_empty() {
+            bail!("give image files, --frames DIR or --camera");
+        }
+        let results = scan::scan_files(&args.files, &options);
+        let mut human = Vec::new();
+        let mut json = Vec::new();
+        let mut found_any = false;
+        for (path, result) in &results {
+            match result {
+                Ok(codes) => {
+                    found_any |= codes.iter().any(|c| c.intent.is_some());
+                    if codes.is_empty() {
+                        human.push(format!("{}: no QR code found", path.display()));
+                    }
+                    for c in codes {
+                        human.push(match (&c.intent, &c.error) {
+                            (Some(intent), _) => format!(
+                                "{}: {} enrollment code ({} bytes)",
+                                path.display(),
+                                intent["kind"].as_str().unwrap_or("?"),
+                                c.text.len()
+                            ),
+                            (None, Some(e)) => format!("{}: QR code, not an enrollment payload: {e}", path.display()),
+                            (None, None) => format!("{}: QR code", path.display()),
+                        });
+                    }
+                    json.push(serde_json::json!({"file": path, "codes": codes.iter().map(scan::CodeReport::to_json).collect::<Vec<_>>()}));
+                }
+                Err(e) => {
+                    human.push(format!("{}: {e}", path.display()));
+                    json.push(serde_json::json!({"file": path, "error": e}));
+                }
+            }
+        }
+        out.result(human.join("\n"), serde_json::Value::Array(json));
+        if !found_any {
+            bail!("no enrollment code found");
+        }
+        return Ok(());
+    }
+    let source = match &args.frames {
+        Some(dir) => scan::LiveSource::Frames(dir.clone()),
+        None => scan::LiveSource::Camera(args.camera_index),
+    };
+    out.step("Scanning … (point the camera at the enrollment QR code)");
+    let timeout = Duration::from_secs(args.timeout);
+    let hit = tokio::task::spawn_blocking(move || scan::scan_live(source, options, timeout))
+        .await?
+        .map_err(|e| anyhow!(e))?;
+    let Some(hit) = hit else { bail!("no enrollment code found before the timeout") };
+    let summary = scan::intent_summary(&hit.intent);
+    out.result(
+        format!("Found a {} enrollment code after {} frames", summary["kind"].as_str().unwrap_or("?"), hit.frames),
+        serde_json::json!({"text": hit.text, "intent": summary, "frames": hit.frames}),
+    );
+    let server = args.connect.server.clone().or_else(|| hit.intent.server_url().map(|u| u.to_string()));
+    let Some(server) = server else {
+        out.step("The code names no server: run `enroll enroll --server URL --token …` to enroll.");
+        return Ok(());
+    };
+    let wants = args.enroll
+        || (std::io::stdin().is_terminal() && !cli.json && {
+            eprint!("Enroll with {server}? [y/N] ");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            answer.trim().eq_ignore_ascii_case("y")
+        });
+    if !wants {
+        return Ok(());
+    }
+    let mut credential = args.credential.clone();
+    if credential.token.is_none() && credential.pin.is_none() && credential.user.is_none() {
+        credential.token = hit.intent.token().map(|t| t.expose().to_owned());
+    }
+    let user_from_hint = match &hit.intent {
+        enroll_core::qr::EnrollmentIntent::Invitation(i) => i.user_hint.clone(),
+        _ => None,
+    };
+    if credential.user.is_none() && credential.token.is_none() {
+        credential.user = user_from_hint;
+    }
+    let mut connect = args.connect.clone();
+    connect.server = Some(server);
+    cmd_enroll(cli, dir, &EnrollArgs { connect, credential }, out).await
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Out { json: cli.json };
     let dir = cli.state_dir.clone().unwrap_or_else(default_state_dir);
     match &cli.command {
         Command::Demo(args) => cmd_demo(&cli, args, &out).await,
         Command::Enroll(args) => cmd_enroll(&cli, &dir, args, &out).await,
+        Command::Scan(args) => cmd_scan(&cli, &dir, args, &out).await,
         Command::Server(cmd) => cmd_server(cmd, &out).await,
         _ => cmd_agent(&cli, &dir, &out).await,
     }

@@ -7,7 +7,7 @@
 //! secrets (tokens and Wi-Fi passwords are reported as present or absent).
 
 use enroll_core::qr::{
-    load_luma_file, parse_payload, scan_source, EnrollmentIntent, FrameSource, FrameSourceError, ImageFileSource,
+    load_luma_file, parse_payload, scan_source, EnrollmentIntent, FrameSource, ImageFileSource,
     OwnedLumaFrame, PayloadOptions, QrScanner, ScanLimits, ScanOutcome, ScanSession,
 };
 use serde_json::{json, Value};
@@ -64,19 +64,32 @@ pub fn scan_frame(scanner: &QrScanner, frame: &OwnedLumaFrame, options: &Payload
         .scan(&frame.as_frame())
         .into_iter()
         .map(|code| match parse_payload(&code.text, options) {
-            Ok(intent) => CodeReport { intent: Some(intent_summary(&intent)), error: None, text: code.text },
-            Err(e) => CodeReport { intent: None, error: Some(e.to_string()), text: code.text },
+            Ok(intent) => CodeReport {
+                intent: Some(intent_summary(&intent)),
+                error: None,
+                text: code.text,
+            },
+            Err(e) => CodeReport {
+                intent: None,
+                error: Some(e.to_string()),
+                text: code.text,
+            },
         })
         .collect()
 }
 
 /// Scans image files; one entry per file (codes, or the error reading it).
-pub fn scan_files(paths: &[PathBuf], options: &PayloadOptions) -> Vec<(PathBuf, Result<Vec<CodeReport>, String>)> {
+pub fn scan_files(
+    paths: &[PathBuf],
+    options: &PayloadOptions,
+) -> Vec<(PathBuf, Result<Vec<CodeReport>, String>)> {
     let scanner = QrScanner::new();
     paths
         .iter()
         .map(|p| {
-            let result = load_luma_file(p).map(|f| scan_frame(&scanner, &f, options)).map_err(|e| e.to_string());
+            let result = load_luma_file(p)
+                .map(|f| scan_frame(&scanner, &f, options))
+                .map_err(|e| e.to_string());
             (p.clone(), result)
         })
         .collect()
@@ -102,18 +115,29 @@ pub struct LiveHit {
 }
 
 /// Runs the capture loop until an enrollment payload is found or a limit is hit.
-pub fn scan_live(source: LiveSource, options: PayloadOptions, timeout: Duration) -> Result<Option<LiveHit>, String> {
+pub fn scan_live(
+    source: LiveSource,
+    options: PayloadOptions,
+    timeout: Duration,
+) -> Result<Option<LiveHit>, String> {
     let mut source: Box<dyn FrameSource> = match source {
         LiveSource::Frames(dir) => Box::new(ImageFileSource::from_dir(&dir).map_err(|e| e.to_string())?),
         LiveSource::Camera(index) => camera::open(index)?,
     };
     let mut session = ScanSession::new(QrScanner::new(), options);
-    let limits = ScanLimits { max_frames: None, timeout: Some(timeout) };
+    let limits = ScanLimits {
+        max_frames: None,
+        timeout: Some(timeout),
+    };
     match scan_source(source.as_mut(), &mut session, &limits).map_err(|e| e.to_string())? {
-        ScanOutcome::Found(hit) => {
-            Ok(Some(LiveHit { intent: hit.intent, text: hit.text, frames: session.frames_scanned() }))
+        ScanOutcome::Found(hit) => Ok(Some(LiveHit {
+            intent: hit.intent,
+            text: hit.text,
+            frames: session.frames_scanned(),
+        })),
+        ScanOutcome::Exhausted { .. } | ScanOutcome::FrameLimit { .. } | ScanOutcome::TimedOut { .. } => {
+            Ok(None)
         }
-        ScanOutcome::Exhausted { .. } | ScanOutcome::FrameLimit { .. } | ScanOutcome::TimedOut { .. } => Ok(None),
     }
 }
 
@@ -126,6 +150,7 @@ pub fn camera_supported() -> bool {
 mod camera {
     //! nokhwa camera source: frames decoded to luma.
     use super::*;
+    use enroll_core::qr::FrameSourceError;
     use nokhwa::pixel_format::LumaFormat;
     use nokhwa::utils::{CameraIndex, RequestedFormat, RequestedFormatType};
 
@@ -135,12 +160,20 @@ mod camera {
 
     impl FrameSource for NokhwaSource {
         fn next_frame(&mut self) -> Result<Option<OwnedLumaFrame>, FrameSourceError> {
-            let buffer = self.camera.frame().map_err(|e| FrameSourceError::Other(e.to_string()))?;
-            let image = buffer.decode_image::<LumaFormat>().map_err(|e| FrameSourceError::Other(e.to_string()))?;
+            let buffer = self
+                .camera
+                .frame()
+                .map_err(|e| FrameSourceError::Other(e.to_string()))?;
+            let image = buffer
+                .decode_image::<LumaFormat>()
+                .map_err(|e| FrameSourceError::Other(e.to_string()))?;
             let (w, h) = (image.width(), image.height());
             OwnedLumaFrame::new(image.into_raw(), w, h, w)
                 .map(Some)
-                .map_err(|e| FrameSourceError::Frame { name: "camera".into(), source: e })
+                .map_err(|e| FrameSourceError::Frame {
+                    name: "camera".into(),
+                    source: e,
+                })
         }
     }
 
@@ -148,7 +181,9 @@ mod camera {
         let format = RequestedFormat::new::<LumaFormat>(RequestedFormatType::AbsoluteHighestResolution);
         let mut camera = nokhwa::Camera::new(CameraIndex::Index(index), format)
             .map_err(|e| format!("no usable camera {index} on this machine: {e}"))?;
-        camera.open_stream().map_err(|e| format!("cannot start camera {index}: {e}"))?;
+        camera
+            .open_stream()
+            .map_err(|e| format!("cannot start camera {index}: {e}"))?;
         Ok(Box::new(NokhwaSource { camera }))
     }
 }

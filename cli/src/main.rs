@@ -958,7 +958,9 @@ async fn cmd_scan(cli: &Cli, dir: &Path, args: &ScanArgs, out: &Out) -> anyhow::
                                 intent["kind"].as_str().unwrap_or("?"),
                                 c.text.len()
                             ),
-                            (None, Some(e)) => format!("{}: QR code, not an enrollment payload: {e}", path.display()),
+                            (None, Some(e)) => {
+                                format!("{}: QR code, not an enrollment payload: {e}", path.display())
+                            }
                             (None, None) => format!("{}: QR code", path.display()),
                         });
                     }
@@ -985,13 +987,23 @@ async fn cmd_scan(cli: &Cli, dir: &Path, args: &ScanArgs, out: &Out) -> anyhow::
     let hit = tokio::task::spawn_blocking(move || scan::scan_live(source, options, timeout))
         .await?
         .map_err(|e| anyhow!(e))?;
-    let Some(hit) = hit else { bail!("no enrollment code found before the timeout") };
+    let Some(hit) = hit else {
+        bail!("no enrollment code found before the timeout")
+    };
     let summary = scan::intent_summary(&hit.intent);
     out.result(
-        format!("Found a {} enrollment code after {} frames", summary["kind"].as_str().unwrap_or("?"), hit.frames),
+        format!(
+            "Found a {} enrollment code after {} frames",
+            summary["kind"].as_str().unwrap_or("?"),
+            hit.frames
+        ),
         serde_json::json!({"text": hit.text, "intent": summary, "frames": hit.frames}),
     );
-    let server = args.connect.server.clone().or_else(|| hit.intent.server_url().map(|u| u.to_string()));
+    let server = args
+        .connect
+        .server
+        .clone()
+        .or_else(|| hit.intent.server_url().map(|u| u.to_string()));
     let Some(server) = server else {
         out.step("The code names no server: run `enroll enroll --server URL --token …` to enroll.");
         return Ok(());

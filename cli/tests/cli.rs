@@ -30,10 +30,15 @@ fn start_server(data: &Path) -> Server {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert!(v["ca_fingerprint"].as_str().unwrap().contains(':'));
-    Server { child, url: v["url"].as_str().unwrap().to_owned() }
+    Server {
+        child,
+        url: v["url"].as_str().unwrap().to_owned(),
+    }
 }
 
 fn enroll(args: &[&str], state: &Path) -> (bool, serde_json::Value, String) {
@@ -45,8 +50,16 @@ fn enroll(args: &[&str], state: &Path) -> (bool, serde_json::Value, String) {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let json = stdout.lines().last().and_then(|l| serde_json::from_str(l).ok()).unwrap_or(serde_json::Value::Null);
-    (out.status.success(), json, String::from_utf8_lossy(&out.stderr).to_string())
+    let json = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (
+        out.status.success(),
+        json,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 #[test]
@@ -71,12 +84,37 @@ fn enroll_status_checkin_and_retire_through_the_binary() {
 
     let ca = data.join("ca.pem");
     // A wrong PIN fails with a readable error and a non-zero exit.
-    let (ok, json, err) = enroll(&["enroll", "--server", &url, "--ca", ca.to_str().unwrap(), "--pin", "00000000"], &state);
+    let (ok, json, err) = enroll(
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--ca",
+            ca.to_str().unwrap(),
+            "--pin",
+            "00000000",
+        ],
+        &state,
+    );
     assert!(!ok);
-    assert!(json["error"].as_str().unwrap().contains("PIN") || err.contains("PIN"), "{json} {err}");
+    assert!(
+        json["error"].as_str().unwrap().contains("PIN") || err.contains("PIN"),
+        "{json} {err}"
+    );
     assert!(!err.contains(&pin));
 
-    let (ok, json, err) = enroll(&["enroll", "--server", &url, "--ca", ca.to_str().unwrap(), "--pin", &pin], &state);
+    let (ok, json, err) = enroll(
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--ca",
+            ca.to_str().unwrap(),
+            "--pin",
+            &pin,
+        ],
+        &state,
+    );
     assert!(ok, "{err}");
     assert_eq!(json["state"], "active");
     let device_id = json["device_id"].as_str().unwrap().to_owned();
@@ -85,10 +123,16 @@ fn enroll_status_checkin_and_retire_through_the_binary() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(state.join("secrets.insecure-file-store.json")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(state.join("secrets.insecure-file-store.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    assert!(state.join("profiles").read_dir().unwrap().count() >= 2, "profile and index written");
+    assert!(
+        state.join("profiles").read_dir().unwrap().count() >= 2,
+        "profile and index written"
+    );
 
     let (ok, json, _) = enroll(&["status"], &state);
     assert!(ok);
@@ -119,14 +163,19 @@ fn scan_errors_are_clear() {
     assert!(err.contains("give image files"), "{err}");
     let (ok, json, _) = enroll(&["scan", "/nonexistent/file.png"], dir.path());
     assert!(!ok);
-    assert!(json.to_string().contains("no enrollment code") || json[0]["error"].is_string(), "{json}");
+    assert!(
+        json.to_string().contains("no enrollment code") || json[0]["error"].is_string(),
+        "{json}"
+    );
     if !cfg!(feature = "camera") {
         let (ok, _, err) = enroll(&["scan", "--camera", "--timeout", "1"], dir.path());
         assert!(!ok);
         assert!(err.contains("no camera support"), "{err}");
     }
     // Random noise is not a QR code: scanned, nothing found, no crash.
-    let noise: Vec<u8> = (0..320u32 * 240).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let noise: Vec<u8> = (0..320u32 * 240)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let path = dir.path().join("noise.png");
     image::save_buffer(&path, &noise, 320, 240, image::ExtendedColorType::L8).unwrap();
     let (ok, _, err) = enroll(&["scan", path.to_str().unwrap()], dir.path());

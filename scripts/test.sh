@@ -16,7 +16,10 @@ run() {
 run "rustfmt" cargo fmt --all -- --check
 run "clippy" cargo clippy --workspace --all-targets -- -D warnings
 run "rust tests" cargo test --workspace
+run "camera build" cargo clippy -p enroll-cli --features camera -- -D warnings
 run "demo" ./target/debug/enroll demo --with token
+run "kotlin (jvm)" bindings/tests/run-kotlin.sh
+run "python ffi" bindings/tests/run-python.sh
 
 echo
 echo "=== summary"

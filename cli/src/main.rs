@@ -5,6 +5,8 @@
 //! `secrets.insecure-file-store.json` fallback). `enroll demo` runs everything against an
 //! embedded reference server. `enroll server …` runs the server and its admin actions.
 
+mod bulk;
+
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use enroll_cli::admin::AdminClient;
@@ -262,6 +264,9 @@ enum ServerCommand {
         #[command(flatten)]
         conn: AdminConn,
     },
+    /// Bulk enrollment (CSV profiles, QR codes, tokens) and Samsung KME.
+    #[command(subcommand)]
+    Bulk(bulk::BulkCommand),
 }
 
 #[derive(Args)]
@@ -791,6 +796,7 @@ async fn cmd_server(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
                 .join("\n");
             out.result(human, serde_json::to_value(&p)?);
         }
+        ServerCommand::Bulk(cmd) => bulk::run(cmd, out.json).await?,
     }
     Ok(())
 }

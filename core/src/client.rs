@@ -17,6 +17,7 @@ use crate::protocol::{self, ErrorBody, ErrorCode, ErrorInfo};
 use crate::secret::SecretString;
 use crate::tls::{self, TrustConfig};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+pub use reqwest::Body;
 pub use reqwest::Method;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -137,6 +138,45 @@ enum Expect {
 /// A raw reply.
 struct Reply {
     body: Vec<u8>,
+}
+
+/// A reply of [`ProtocolClient::raw`], whatever its status.
+#[derive(Clone)]
+pub struct RawReply {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type` (at most 100 characters).
+    pub content_type: String,
+    /// The body (at most the call's limit).
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for RawReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawReply")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl RawReply {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The reply as the typed error of a failed call (a protocol error body when there is one).
+    pub fn to_error(&self) -> Error {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        server_error(status, &self.content_type, &self.body)
+    }
+
+    /// Decodes a JSON body (any status), without echoing it in errors.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        decode_json(&self.body)
+    }
 }
 
 /// HTTPS client for the enrollment protocol. Cheap to clone.
@@ -369,6 +409,67 @@ impl ProtocolClient {
             .call(method, path, bearer, idempotency_key, body, Expect::Json)
             .await?;
         decode_json(&reply.body)
+    }
+
+    /// One request with any body (CSV uploads, streamed bodies) and any reply (CSV, images), for
+    /// admin tooling. No retries (a streamed body cannot be replayed); the reply body is limited
+    /// to `max_reply_bytes` (checked on `Content-Length` and while streaming). Replies of every
+    /// status are returned: check [`RawReply::is_success`] and use [`RawReply::to_error`].
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&SecretString>,
+        content_type: Option<&str>,
+        body: Option<Body>,
+        max_reply_bytes: usize,
+    ) -> Result<RawReply> {
+        let mut headers = HeaderMap::new();
+        if let Some(secret) = bearer {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
+                .map_err(|_| Error::InvalidState("the bearer secret is not a valid header value".into()))?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        if let Some(ct) = content_type {
+            let value =
+                HeaderValue::from_str(ct).map_err(|_| Error::InvalidState("invalid content type".into()))?;
+            headers.insert(CONTENT_TYPE, value);
+        }
+        let mut request = self.http.request(method, self.url(path)).headers(headers);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let sent_at = self.clock.now_ms();
+        let response = request.send().await.map_err(classify_reqwest)?;
+        self.note_date(response.headers(), sent_at, self.clock.now_ms());
+        if let Some(version) = response.headers().get(protocol::PROTOCOL_HEADER) {
+            let version = version.to_str().unwrap_or("?");
+            if version.trim() != protocol::PROTOCOL_VERSION.to_string() {
+                return Err(Error::UnsupportedProtocol(version.chars().take(16).collect()));
+            }
+        }
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(Error::MalformedResponse(format!(
+                "unexpected redirect (HTTP {})",
+                status.as_u16()
+            )));
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(100)
+            .collect::<String>();
+        let body = read_limited(response, max_reply_bytes).await?;
+        Ok(RawReply {
+            status: status.as_u16(),
+            content_type,
+            body,
+        })
     }
 
     /// `GET /info`.

@@ -50,6 +50,12 @@ pub enum Credential {
         /// The password.
         password: SecretString,
     },
+    /// Tokenless bulk enrollment: the device's identifiers (IMEI, or serial number and
+    /// manufacturer) must match a device of a tokenless bulk profile. Nothing secret.
+    Tokenless {
+        /// The bulk profile named by the QR code or the KME extras (`enroll.PROFILE_ID`).
+        profile_id: Option<String>,
+    },
     /// The device's own credential, for re-enrolling an active device (Troubleshooting).
     Device {
         /// Device record identifier.
@@ -77,6 +83,9 @@ impl std::fmt::Debug for Credential {
                     f,
                     "Credential::Device {{ device_id: {device_id:?}, secret: <redacted> }}"
                 )
+            }
+            Credential::Tokenless { profile_id } => {
+                write!(f, "Credential::Tokenless {{ profile_id: {profile_id:?} }}")
             }
         }
     }
@@ -128,6 +137,46 @@ impl Credential {
         Ok(Credential::Password { user, password })
     }
 
+    /// Tokenless bulk enrollment, optionally restricted to one bulk profile (its identifier: at
+    /// most 64 characters of `[A-Za-z0-9_-]`).
+    pub fn tokenless(profile_id: Option<String>) -> Result<Self, CredentialError> {
+        let profile_id = profile_id.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+        if let Some(p) = &profile_id {
+            check("profile_id", p)?;
+            if p.len() > 64 {
+                return Err(CredentialError::TooLong("profile_id"));
+            }
+            if !p
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(CredentialError::ControlCharacters("profile_id"));
+            }
+        }
+        Ok(Credential::Tokenless { profile_id })
+    }
+
+    /// The credential a scanned enrollment QR code (or Samsung KME DPC extras) carries, with the
+    /// server it names: its token when it has one, otherwise a tokenless bulk enrollment with
+    /// the profile it names (Android provisioning and KME extras only). `None` when the payload
+    /// names no server (a bare token: the app asks for the server) or, for an invitation
+    /// without token, because the user signs in with a PIN or password.
+    pub fn from_qr_intent(
+        intent: &crate::qr::EnrollmentIntent,
+    ) -> Option<Result<(String, Self), CredentialError>> {
+        use crate::qr::EnrollmentIntent;
+        let server = intent.server_url()?.as_str().trim_end_matches('/').to_owned();
+        if let Some(token) = intent.token() {
+            return Some(Self::token(token.expose()).map(|c| (server, c)));
+        }
+        let extras = match intent {
+            EnrollmentIntent::AndroidProvisioning(a) => &a.admin_extras,
+            EnrollmentIntent::KmeExtras(e) => e,
+            _ => return None,
+        };
+        Some(Self::tokenless(extras.profile_id.clone()).map(|c| (server, c)))
+    }
+
     /// Short name of the credential kind, safe to log.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -135,6 +184,7 @@ impl Credential {
             Credential::Pin { .. } => "pin",
             Credential::Password { .. } => "password",
             Credential::Device { .. } => "device",
+            Credential::Tokenless { .. } => "tokenless",
         }
     }
 
@@ -149,6 +199,9 @@ impl Credential {
             Credential::Password { user, password } => Some(CredentialWire::Password {
                 user: user.clone(),
                 password: password.clone(),
+            }),
+            Credential::Tokenless { profile_id } => Some(CredentialWire::Tokenless {
+                profile_id: profile_id.clone(),
             }),
             Credential::Device { .. } => None,
         }
@@ -194,5 +247,46 @@ mod tests {
             Credential::password("u", ""),
             Err(CredentialError::Empty("password"))
         );
+        assert_eq!(
+            Credential::tokenless(Some(" p-1 ".into())),
+            Ok(Credential::Tokenless {
+                profile_id: Some("p-1".into())
+            })
+        );
+        assert_eq!(
+            Credential::tokenless(Some(String::new())),
+            Ok(Credential::Tokenless { profile_id: None })
+        );
+        assert!(Credential::tokenless(Some("../x".into())).is_err());
+        assert!(Credential::tokenless(Some("a".repeat(65))).is_err());
+        assert_eq!(Credential::tokenless(None).unwrap().kind(), "tokenless");
+    }
+
+    #[test]
+    fn credentials_from_qr_payloads() {
+        use crate::qr::{parse_payload, PayloadOptions};
+        let opts = PayloadOptions::default();
+        let with_token = parse_payload(
+            r#"{"enroll.SERVER_URL":"https://mdm.example.com","enroll.ENROLLMENT_TOKEN":"ent_abcdefghijklmnopqrstuvwxyz","enroll.PROFILE_ID":"p1"}"#,
+            &opts,
+        )
+        .unwrap();
+        let (server, cred) = Credential::from_qr_intent(&with_token).unwrap().unwrap();
+        assert_eq!(server, "https://mdm.example.com");
+        assert_eq!(cred.kind(), "token");
+        let tokenless = parse_payload(
+            r#"{"enroll.SERVER_URL":"https://mdm.example.com","enroll.PROFILE_ID":"p1"}"#,
+            &opts,
+        )
+        .unwrap();
+        let (_, cred) = Credential::from_qr_intent(&tokenless).unwrap().unwrap();
+        assert_eq!(
+            cred,
+            Credential::Tokenless {
+                profile_id: Some("p1".into())
+            }
+        );
+        let invitation = parse_payload("https://mdm.example.com/go?user=a%40b.c", &opts).unwrap();
+        assert!(Credential::from_qr_intent(&invitation).is_none());
     }
 }

@@ -101,6 +101,84 @@ impl Error {
         }
     }
 
+    /// The flow the server asks the device to fall back to (`Some("password")` after a wrong
+    /// bulk-enrollment token: the normal sign-in with user name and password).
+    pub fn fallback(&self) -> Option<&str> {
+        match self {
+            Error::Server { info, .. } => info.fallback.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A message for the person holding the device: what happened and what to do, without
+    /// technical detail (use `Display` for logs). Never contains a secret.
+    pub fn user_message(&self) -> String {
+        let text = match self {
+            Error::Server { info, .. } => match info.code {
+                ErrorCode::InvalidToken if self.fallback() == Some(crate::protocol::FALLBACK_PASSWORD) => {
+                    "This enrollment code is not valid. Sign in with your work e-mail address and password instead."
+                }
+                ErrorCode::InvalidToken => {
+                    "This enrollment code is not valid. Check it, or ask your IT administrator for a new one."
+                }
+                ErrorCode::TokenExpired => {
+                    "This enrollment code has expired. Ask your IT administrator for a new one."
+                }
+                ErrorCode::DeviceNotMatched => {
+                    "This device is not on your organisation's list of devices to enroll. Ask your IT administrator to check that its IMEI, or its serial number and manufacturer, were registered correctly."
+                }
+                ErrorCode::DeviceNotApproved => {
+                    "Your IT administrator has not approved this device for enrollment yet. Try again once it has been approved."
+                }
+                ErrorCode::DeviceUnassigned => {
+                    "This device is not assigned to an enrollment profile yet. Ask your IT administrator to assign it, then try again."
+                }
+                ErrorCode::InvalidCredentials => {
+                    "The user name or password is not correct. Check them and try again."
+                }
+                ErrorCode::InvalidPin => {
+                    return match info.attempts_left {
+                        Some(n) => format!(
+                            "The one-time PIN is not correct. You have {n} attempt{} left.",
+                            if n == 1 { "" } else { "s" }
+                        ),
+                        None => "The one-time PIN is not correct.".to_owned(),
+                    };
+                }
+                ErrorCode::PinLocked => {
+                    "Too many wrong PINs: this PIN is locked. Ask your IT administrator for a new invitation."
+                }
+                ErrorCode::PinUsed => {
+                    "This one-time PIN was already used. Ask your IT administrator for a new invitation."
+                }
+                ErrorCode::PinExpired => {
+                    "This one-time PIN has expired. Ask your IT administrator for a new invitation."
+                }
+                ErrorCode::DeviceInactive => {
+                    "This device is no longer managed. Enroll it again."
+                }
+                ErrorCode::Unavailable | ErrorCode::RateLimited => {
+                    "The enrollment server is busy. Try again in a few minutes."
+                }
+                _ => "The enrollment server refused the request. Try again, or contact your IT administrator.",
+            },
+            Error::Network(_) | Error::Timeout => {
+                "The enrollment server cannot be reached. Check the network connection and try again."
+            }
+            Error::UntrustedCertificate(_) | Error::PinMismatch | Error::InsecureUrl(_) => {
+                "The enrollment server could not be verified, so the connection was stopped. Contact your IT administrator."
+            }
+            Error::InvalidUrl(_) => "The enrollment server address is not valid. Check it and try again.",
+            Error::Credential(_) => "The enrollment details are incomplete or not valid. Check them and try again.",
+            Error::ProfileExpired { .. } => {
+                "The management profile expired before it was installed. Start the enrollment again and install the profile within a few minutes."
+            }
+            Error::Cancelled => "The enrollment was cancelled.",
+            _ => "The enrollment could not be completed. Try again, or contact your IT administrator.",
+        };
+        text.to_owned()
+    }
+
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -112,5 +190,41 @@ impl Error {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: ErrorCode, fallback: Option<&str>) -> Error {
+        Error::Server {
+            status: 403,
+            info: ErrorInfo {
+                code,
+                message: "server text".into(),
+                attempts_left: None,
+                retry_after_secs: None,
+                fallback: fallback.map(str::to_owned),
+            },
+        }
+    }
+
+    #[test]
+    fn bulk_errors_have_distinct_user_messages() {
+        let codes = [
+            ErrorCode::DeviceNotMatched,
+            ErrorCode::DeviceNotApproved,
+            ErrorCode::DeviceUnassigned,
+            ErrorCode::TokenExpired,
+            ErrorCode::InvalidToken,
+        ];
+        let messages: std::collections::BTreeSet<String> =
+            codes.iter().map(|c| server(*c, None).user_message()).collect();
+        assert_eq!(messages.len(), codes.len());
+        let wrong = server(ErrorCode::InvalidToken, Some("password"));
+        assert_eq!(wrong.fallback(), Some("password"));
+        assert!(wrong.user_message().contains("password"));
+        assert_eq!(Error::Timeout.fallback(), None);
     }
 }

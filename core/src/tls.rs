@@ -203,7 +203,12 @@ pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TlsErr
             .map_err(|_| TlsError::BadCertificate)?;
     }
     if trust.public_roots {
+        #[cfg(feature = "public-roots")]
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        #[cfg(not(feature = "public-roots"))]
+        return Err(TlsError::Config(
+            "public roots are not compiled in (feature public-roots)".into(),
+        ));
     }
     if roots.is_empty() {
         return Err(TlsError::NoRoots);

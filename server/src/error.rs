@@ -6,7 +6,9 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use enroll_core::protocol::{ErrorBody, ErrorCode, ErrorInfo, JSON_CONTENT_TYPE};
+use enroll_core::protocol::{
+    ErrorBody, ErrorCode, ErrorInfo, ImportRejected, ImportReport, JSON_CONTENT_TYPE,
+};
 
 /// Start-up failure of the server.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The body.
     pub info: ErrorInfo,
+    /// A rejected import's report, sent beside the error (`ImportRejected`).
+    pub report: Option<Box<ImportReport>>,
 }
 
 impl ApiError {
@@ -82,7 +86,26 @@ impl ApiError {
                 retry_after_secs: None,
                 fallback: None,
             },
+            report: None,
         }
+    }
+
+    /// Sets `fallback` (e.g. `password` after a wrong bulk token).
+    pub fn with_fallback(mut self, flow: &str) -> Self {
+        self.info.fallback = Some(flow.to_owned());
+        self
+    }
+
+    /// A rejected import: `bad_request` with the report (every bad line, bounded).
+    pub fn rejected_import(report: ImportReport) -> Self {
+        let message = format!(
+            "{} line{} rejected; nothing was imported (all or nothing): fix them and upload the whole file again",
+            report.error_count,
+            if report.error_count == 1 { "" } else { "s" }
+        );
+        let mut e = Self::bad_request(message);
+        e.report = Some(Box::new(report));
+        e
     }
 
     /// Overrides the HTTP status.
@@ -150,7 +173,14 @@ impl From<crate::pki::PkiError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry = self.info.retry_after_secs;
-        let body = serde_json::to_vec(&ErrorBody { error: self.info }).unwrap_or_default();
+        let body = match self.report {
+            Some(report) => serde_json::to_vec(&ImportRejected {
+                error: self.info,
+                report: *report,
+            }),
+            None => serde_json::to_vec(&ErrorBody { error: self.info }),
+        }
+        .unwrap_or_default();
         let mut resp = (self.status, body).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));

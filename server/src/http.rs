@@ -11,13 +11,15 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Router;
 use enroll_core::protocol::{
-    routes, AckRequest, CancelRequest, CheckinRequest, ConfirmRequest, CreateTokenRequest, CreateUserRequest,
-    DeviceAction, EnrollRequest, ErrorCode, InviteRequest, ReenrollRequest, IDEMPOTENCY_HEADER,
-    JSON_CONTENT_TYPE, MAX_BODY_BYTES, PROFILE_CONTENT_TYPE, PROFILE_EXPIRES_HEADER, PROTOCOL_HEADER,
-    PROTOCOL_VERSION,
+    routes, AckRequest, AddBulkDevicesRequest, BulkTokenRequest, CancelRequest, CheckinRequest,
+    ConfirmRequest, CreateBulkProfileRequest, CreateTokenRequest, CreateUserRequest, DeviceAction,
+    DeviceIdsRequest, EditBulkDevicesRequest, EnrollRequest, ErrorCode, InviteRequest, KmeApproveRequest,
+    KmeIntegrationRequest, MoveDevicesRequest, ReenrollRequest, UpdateBulkProfileRequest, IDEMPOTENCY_HEADER,
+    JSON_CONTENT_TYPE, MAX_BODY_BYTES, MAX_CSV_UPLOAD_BYTES, PROFILE_CONTENT_TYPE, PROFILE_EXPIRES_HEADER,
+    PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -48,6 +50,30 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
         ("POST", routes::ADMIN_DEVICE_WIPE),
         ("POST", routes::ADMIN_DEVICE_RESET),
         ("GET", routes::ADMIN_PENDING),
+        ("GET", routes::ADMIN_BULK_TEMPLATE),
+        ("GET", routes::ADMIN_BULK_PROFILES),
+        ("POST", routes::ADMIN_BULK_PROFILES),
+        ("GET", routes::ADMIN_BULK_PROFILE),
+        ("PATCH", routes::ADMIN_BULK_PROFILE),
+        ("DELETE", routes::ADMIN_BULK_PROFILE),
+        ("POST", routes::ADMIN_BULK_TOKEN),
+        ("GET", routes::ADMIN_BULK_DEVICES),
+        ("POST", routes::ADMIN_BULK_DEVICES),
+        ("PATCH", routes::ADMIN_BULK_DEVICES),
+        ("GET", routes::ADMIN_BULK_DEVICES_CSV),
+        ("POST", routes::ADMIN_BULK_DEVICES_CSV),
+        ("POST", routes::ADMIN_BULK_DEVICES_DELETE),
+        ("POST", routes::ADMIN_BULK_DEVICES_MOVE),
+        ("POST", routes::ADMIN_BULK_DEVICES_UNASSIGN),
+        ("GET", routes::ADMIN_BULK_PROVISIONING),
+        ("GET", routes::ADMIN_BULK_QR),
+        ("GET", routes::ADMIN_INVITATION_QR),
+        ("GET", routes::ADMIN_KME_INTEGRATION),
+        ("POST", routes::ADMIN_KME_INTEGRATION),
+        ("GET", routes::ADMIN_KME_UPLOADS),
+        ("GET", routes::ADMIN_KME_UPLOADS_CSV),
+        ("POST", routes::ADMIN_KME_UPLOADS_CSV),
+        ("POST", routes::ADMIN_KME_APPROVE),
         ("GET", routes::GO),
         ("GET", routes::CA_PEM),
     ]
@@ -74,6 +100,30 @@ fn method_router(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("POST", routes::ADMIN_DEVICE_WIPE) => post(wipe),
         ("POST", routes::ADMIN_DEVICE_RESET) => post(reset),
         ("GET", routes::ADMIN_PENDING) => get(pending),
+        ("GET", routes::ADMIN_BULK_TEMPLATE) => get(bulk_template),
+        ("GET", routes::ADMIN_BULK_PROFILES) => get(list_bulk_profiles),
+        ("POST", routes::ADMIN_BULK_PROFILES) => post(create_bulk_profile),
+        ("GET", routes::ADMIN_BULK_PROFILE) => get(bulk_profile),
+        ("PATCH", routes::ADMIN_BULK_PROFILE) => patch(update_bulk_profile),
+        ("DELETE", routes::ADMIN_BULK_PROFILE) => delete(delete_bulk_profile),
+        ("POST", routes::ADMIN_BULK_TOKEN) => post(bulk_token),
+        ("GET", routes::ADMIN_BULK_DEVICES) => get(list_bulk_devices),
+        ("POST", routes::ADMIN_BULK_DEVICES) => post(add_bulk_devices),
+        ("PATCH", routes::ADMIN_BULK_DEVICES) => patch(edit_bulk_devices),
+        ("GET", routes::ADMIN_BULK_DEVICES_CSV) => get(export_bulk_csv),
+        ("POST", routes::ADMIN_BULK_DEVICES_CSV) => post(import_bulk_csv),
+        ("POST", routes::ADMIN_BULK_DEVICES_DELETE) => post(delete_bulk_devices),
+        ("POST", routes::ADMIN_BULK_DEVICES_MOVE) => post(move_bulk_devices),
+        ("POST", routes::ADMIN_BULK_DEVICES_UNASSIGN) => post(unassign_bulk_devices),
+        ("GET", routes::ADMIN_BULK_PROVISIONING) => get(bulk_provisioning),
+        ("GET", routes::ADMIN_BULK_QR) => get(bulk_qr),
+        ("GET", routes::ADMIN_INVITATION_QR) => get(invitation_qr),
+        ("GET", routes::ADMIN_KME_INTEGRATION) => get(kme_integration),
+        ("POST", routes::ADMIN_KME_INTEGRATION) => post(enable_kme),
+        ("GET", routes::ADMIN_KME_UPLOADS) => get(kme_uploads),
+        ("GET", routes::ADMIN_KME_UPLOADS_CSV) => get(export_kme_csv),
+        ("POST", routes::ADMIN_KME_UPLOADS_CSV) => post(import_kme_csv),
+        ("POST", routes::ADMIN_KME_APPROVE) => post(kme_approve),
         ("GET", routes::GO) => get(go_page),
         ("GET", routes::CA_PEM) => get(ca_pem),
         _ => return None,
@@ -522,6 +572,358 @@ pub fn parse_method(m: &str) -> Option<Method> {
     match m {
         "GET" => Some(Method::GET),
         "POST" => Some(Method::POST),
+        "PATCH" => Some(Method::PATCH),
+        "DELETE" => Some(Method::DELETE),
         _ => None,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bulk enrollment and Samsung KME
+
+/// A CSV request body spooled to a private file of the data directory (deleted on drop), at
+/// most [`MAX_CSV_UPLOAD_BYTES`]. Streamed: never held in memory. Only the CSV upload routes
+/// take it; every other route keeps the 64 KiB JSON limit.
+pub struct CsvUpload {
+    path: std::path::PathBuf,
+}
+
+impl Drop for CsvUpload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn csv_too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("the CSV file is larger than {MAX_CSV_UPLOAD_BYTES} bytes"),
+    )
+}
+
+impl FromRequest<AppState> for CsvUpload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        use http_body_util::BodyExt as _;
+        use tokio::io::AsyncWriteExt as _;
+        let mime = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if !matches!(mime.as_str(), "text/csv" | "application/csv" | "text/plain") {
+            return Err(ApiError::bad_request(
+                "the body must be a CSV file (content-type: text/csv)",
+            ));
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_CSV_UPLOAD_BYTES) {
+            return Err(csv_too_large());
+        }
+        let upload = CsvUpload {
+            path: state.upload_dir.join(format!("{}.csv", uuid::Uuid::new_v4())),
+        };
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options
+            .open(&upload.path)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let mut body = req.into_body();
+        let mut total: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| ApiError::bad_request("could not read the request body"))?;
+            if let Ok(data) = frame.into_data() {
+                total += data.len() as u64;
+                if total > MAX_CSV_UPLOAD_BYTES {
+                    return Err(csv_too_large());
+                }
+                file.write_all(&data).await.map_err(|e| ApiError::internal(&e))?;
+            }
+        }
+        file.flush().await.map_err(|e| ApiError::internal(&e))?;
+        Ok(upload)
+    }
+}
+
+/// Query parameters of the bulk routes; unknown names are refused.
+fn query(uri: &axum::http::Uri, allowed: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
+            return Err(ApiError::bad_request("unknown query parameter"));
+        }
+        if out.insert(k.into_owned(), v.into_owned()).is_some() {
+            return Err(ApiError::bad_request("repeated query parameter"));
+        }
+    }
+    Ok(out)
+}
+
+fn number(q: &BTreeMap<String, String>, name: &str, default: u64, max: u64) -> Result<u64, ApiError> {
+    match q.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| ApiError::bad_request(format!("{name} must be an integer from 0 to {max}"))),
+    }
+}
+
+fn page(uri: &axum::http::Uri) -> Result<(u64, u64), ApiError> {
+    let q = query(uri, &["offset", "limit"])?;
+    let (default, max) = crate::bulk_service::DEVICE_PAGE;
+    Ok((
+        number(&q, "offset", 0, u64::from(u32::MAX))?,
+        number(&q, "limit", default, max)?.max(1),
+    ))
+}
+
+fn image_params(uri: &axum::http::Uri) -> Result<(crate::qr::ImageFormat, u32), ApiError> {
+    let q = query(uri, &["format", "scale"])?;
+    let format = match q.get("format") {
+        None => crate::qr::ImageFormat::Png,
+        Some(f) => crate::qr::ImageFormat::parse(f)
+            .ok_or_else(|| ApiError::bad_request("format must be png or svg"))?,
+    };
+    let scale = number(&q, "scale", u64::from(crate::qr::DEFAULT_SCALE), 32)?;
+    let scale = u32::try_from(scale).unwrap_or(crate::qr::DEFAULT_SCALE);
+    if !crate::qr::SCALE_RANGE.contains(&scale) {
+        return Err(ApiError::bad_request("scale must be 2 to 32 pixels per module"));
+    }
+    Ok((format, scale))
+}
+
+fn csv_reply(bytes: Vec<u8>, filename: &'static str) -> Response {
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+fn image_reply(bytes: Vec<u8>, format: crate::qr::ImageFormat) -> Response {
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'"),
+    );
+    resp
+}
+
+async fn bulk_template(_: Admin) -> Response {
+    csv_reply(crate::bulk::template(), "bulk-enrollment-template.csv")
+}
+
+async fn list_bulk_profiles(_: Admin, State(core): State<AppState>) -> ApiResult {
+    let list = blocking(core, |c| c.list_bulk_profiles()).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+async fn create_bulk_profile(
+    _: Admin,
+    State(core): State<AppState>,
+    ApiJson(req): ApiJson<CreateBulkProfileRequest>,
+) -> ApiResult {
+    let detail = blocking(core, move |c| c.create_bulk_profile(&req)).await?;
+    Ok(json(StatusCode::CREATED, &detail))
+}
+
+async fn bulk_profile(_: Admin, State(core): State<AppState>, PathParam(id): PathParam) -> ApiResult {
+    let detail = blocking(core, move |c| c.bulk_profile(&id)).await?;
+    Ok(json(StatusCode::OK, &detail))
+}
+
+async fn update_bulk_profile(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    ApiJson(req): ApiJson<UpdateBulkProfileRequest>,
+) -> ApiResult {
+    let detail = blocking(core, move |c| c.update_bulk_profile(&id, &req)).await?;
+    Ok(json(StatusCode::OK, &detail))
+}
+
+async fn delete_bulk_profile(_: Admin, State(core): State<AppState>, PathParam(id): PathParam) -> ApiResult {
+    blocking(core, move |c| c.delete_bulk_profile(&id)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn bulk_token(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    ApiJson(req): ApiJson<BulkTokenRequest>,
+) -> ApiResult {
+    let resp = blocking(core, move |c| c.bulk_token(&id, &req)).await?;
+    Ok(json(StatusCode::OK, &resp))
+}
+
+async fn list_bulk_devices(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    uri: axum::http::Uri,
+) -> ApiResult {
+    let (offset, limit) = page(&uri)?;
+    let list = blocking(core, move |c| c.list_bulk_devices(&id, offset, limit)).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+async fn add_bulk_devices(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    ApiJson(req): ApiJson<AddBulkDevicesRequest>,
+) -> ApiResult {
+    let report = blocking(core, move |c| c.add_bulk_devices(&id, &req)).await?;
+    Ok(json(StatusCode::OK, &report))
+}
+
+async fn edit_bulk_devices(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    ApiJson(req): ApiJson<EditBulkDevicesRequest>,
+) -> ApiResult {
+    let list = blocking(core, move |c| c.edit_bulk_devices(&id, &req)).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+async fn export_bulk_csv(_: Admin, State(core): State<AppState>, PathParam(id): PathParam) -> ApiResult {
+    let bytes = blocking(core, move |c| c.export_bulk_csv(&id)).await?;
+    Ok(csv_reply(bytes, "bulk-enrollment-inventory.csv"))
+}
+
+async fn import_bulk_csv(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    uri: axum::http::Uri,
+    upload: CsvUpload,
+) -> ApiResult {
+    let q = query(&uri, &["mode"])?;
+    let replace = match q.get("mode").map(String::as_str) {
+        None | Some("append") => false,
+        Some("replace") => true,
+        Some(_) => return Err(ApiError::bad_request("mode must be append or replace")),
+    };
+    let report = blocking(core, move |c| c.import_bulk_csv(&id, &upload.path, replace)).await?;
+    Ok(json(StatusCode::OK, &report))
+}
+
+async fn delete_bulk_devices(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    ApiJson(req): ApiJson<DeviceIdsRequest>,
+) -> ApiResult {
+    let resp = blocking(core, move |c| c.delete_bulk_devices(&id, &req)).await?;
+    Ok(json(StatusCode::OK, &resp))
+}
+
+async fn move_bulk_devices(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    ApiJson(req): ApiJson<MoveDevicesRequest>,
+) -> ApiResult {
+    let resp = blocking(core, move |c| c.move_bulk_devices(&id, &req)).await?;
+    Ok(json(StatusCode::OK, &resp))
+}
+
+async fn unassign_bulk_devices(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    ApiJson(req): ApiJson<DeviceIdsRequest>,
+) -> ApiResult {
+    let resp = blocking(core, move |c| c.unassign_bulk_devices(&id, &req)).await?;
+    Ok(json(StatusCode::OK, &resp))
+}
+
+async fn bulk_provisioning(_: Admin, State(core): State<AppState>, PathParam(id): PathParam) -> ApiResult {
+    let resp = blocking(core, move |c| c.bulk_provisioning(&id)).await?;
+    Ok(json(StatusCode::OK, &resp))
+}
+
+async fn bulk_qr(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    uri: axum::http::Uri,
+) -> ApiResult {
+    let (format, scale) = image_params(&uri)?;
+    let bytes = blocking(core, move |c| c.bulk_qr(&id, format, scale)).await?;
+    Ok(image_reply(bytes, format))
+}
+
+async fn invitation_qr(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(email): PathParam,
+    uri: axum::http::Uri,
+) -> ApiResult {
+    let (format, scale) = image_params(&uri)?;
+    let bytes = blocking(core, move |c| c.invitation_qr(&email, format, scale)).await?;
+    Ok(image_reply(bytes, format))
+}
+
+async fn kme_integration(_: Admin, State(core): State<AppState>) -> ApiResult {
+    let view = blocking(core, |c| c.kme_integration()).await?;
+    Ok(json(StatusCode::OK, &view))
+}
+
+async fn enable_kme(
+    _: Admin,
+    State(core): State<AppState>,
+    ApiJson(req): ApiJson<KmeIntegrationRequest>,
+) -> ApiResult {
+    let view = blocking(core, move |c| c.enable_kme(&req)).await?;
+    Ok(json(StatusCode::OK, &view))
+}
+
+async fn kme_uploads(_: Admin, State(core): State<AppState>, uri: axum::http::Uri) -> ApiResult {
+    let (offset, limit) = page(&uri)?;
+    let list = blocking(core, move |c| c.kme_uploads(offset, limit)).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+async fn export_kme_csv(_: Admin, State(core): State<AppState>) -> ApiResult {
+    let bytes = blocking(core, |c| c.export_kme_csv()).await?;
+    Ok(csv_reply(bytes, "kme-unapproved-devices.csv"))
+}
+
+async fn import_kme_csv(_: Admin, State(core): State<AppState>, upload: CsvUpload) -> ApiResult {
+    let report = blocking(core, move |c| c.import_kme_csv(&upload.path)).await?;
+    Ok(json(StatusCode::OK, &report))
+}
+
+async fn kme_approve(
+    _: Admin,
+    State(core): State<AppState>,
+    ApiJson(req): ApiJson<KmeApproveRequest>,
+) -> ApiResult {
+    let resp = blocking(core, move |c| c.kme_approve(&req)).await?;
+    Ok(json(StatusCode::OK, &resp))
 }

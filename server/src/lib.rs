@@ -3,7 +3,8 @@
 //! Reference enrollment server for the `enroll` agent: users (local or directory), invitations
 //! with one-time PINs, enrollment tokens, idempotent enrollment, signed `.mobileconfig`
 //! profiles, a device registry with Android 10+ archiving, check-ins and administrator actions
-//! (retire, wipe, reset).
+//! (retire, wipe, reset), bulk enrollment profiles with all-or-nothing CSV imports ([`bulk`]),
+//! Samsung Knox Mobile Enrollment uploads and approvals, and enrollment QR codes ([`qr`]).
 //!
 //! The wire protocol is [`enroll_core::protocol`]; `docs/protocol.md` and `docs/openapi.json`
 //! describe it for other implementers.
@@ -24,6 +25,8 @@
 //! Not implemented: the SCEP endpoint (`/scep`) and the MDM check-in/command endpoints
 //! (`/mdm/checkin`, `/mdm/server`) the profile points to.
 
+pub mod bulk;
+mod bulk_service;
 pub mod clock;
 pub mod crypto;
 pub mod directory;
@@ -31,6 +34,7 @@ pub mod error;
 pub mod http;
 pub mod pki;
 pub mod profile;
+pub mod qr;
 mod serve;
 pub mod service;
 pub mod store;
@@ -77,6 +81,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Directory for "network credentials"; default the built-in [`SqliteDirectory`].
     pub directory: Option<Arc<dyn Directory>>,
+    /// The device policy controller named in bulk profiles' Android provisioning QR codes.
+    pub dpc: qr::DpcSettings,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -92,6 +98,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("name", &self.name)
             .field("public_url", &self.public_url)
             .field("custom_directory", &self.directory.is_some())
+            .field("dpc", &self.dpc)
             .finish_non_exhaustive()
     }
 }
@@ -111,6 +118,7 @@ impl ServerConfig {
             name: "enroll".into(),
             public_url: None,
             directory: None,
+            dpc: qr::DpcSettings::default(),
         }
     }
 
@@ -130,6 +138,9 @@ impl ServerConfig {
         }
         if self.pin_ttl.as_secs() == 0 {
             return Err(ServerError::Config("pin_ttl must be at least one second".into()));
+        }
+        if !self.dpc.component.contains('/') {
+            return Err(ServerError::Config("dpc.component must be package/class".into()));
         }
         if let Some(u) = &self.public_url {
             let parsed =
@@ -210,6 +221,21 @@ impl App {
                 "server-secret must hold exactly 32 bytes".into(),
             ));
         }
+        let upload_dir = dir.join("uploads");
+        if !upload_dir.exists() {
+            std::fs::create_dir_all(&upload_dir)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&upload_dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
+        // Uploads left by a crash mid-import are never resumed: remove them.
+        for entry in std::fs::read_dir(&upload_dir)?.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "csv") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let db_path = dir.join("enroll.db");
         let store = store::Store::open(&db_path)?;
         let topic = match store::meta_get(store.conn(), "apns_topic")? {
@@ -244,6 +270,8 @@ impl App {
             pin_max_attempts: config.pin_max_attempts,
             pin_ttl: secs(config.pin_ttl),
             topic,
+            dpc: config.dpc.clone(),
+            upload_dir,
         };
         Ok(Self { core: Arc::new(core) })
     }

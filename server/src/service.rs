@@ -55,12 +55,18 @@ pub(crate) struct Core {
     pub pin_max_attempts: u32,
     pub pin_ttl: i64,
     pub topic: String,
+    /// The DPC named in provisioning payloads.
+    pub dpc: crate::qr::DpcSettings,
+    /// Where CSV uploads are spooled before import.
+    pub upload_dir: std::path::PathBuf,
 }
 
 /// Who an enrollment is for, once the credential checked out.
 struct Principal {
     user: Option<UserRow>,
     credential: &'static str,
+    /// The bulk device matched (bulk token or tokenless enrollment).
+    bulk_device: Option<i64>,
 }
 
 fn field(name: &str, value: &str) -> Result<(), ApiError> {
@@ -138,6 +144,13 @@ fn validate_credential(c: &CredentialWire) -> Result<(), ApiError> {
             }
             if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
                 return Err(ApiError::bad_request("credential.password has an invalid length"));
+            }
+        }
+        CredentialWire::Tokenless { profile_id } => {
+            if profile_id.as_ref().is_some_and(|p| !id_ok(p)) {
+                return Err(ApiError::bad_request(
+                    "credential.profile_id has an invalid length",
+                ));
             }
         }
     }
@@ -463,11 +476,16 @@ impl Core {
 
     /// Checks a token or PIN inside the enrollment transaction. A PIN is consumed here; failed
     /// attempts are written even though the caller returns an error (it commits first).
-    fn verify_in_tx(&self, c: &Connection, cred: &CredentialWire, now: i64) -> Result<Principal, ApiError> {
+    fn verify_in_tx(
+        &self,
+        c: &Connection,
+        cred: &CredentialWire,
+        device: &DeviceDescriptor,
+        now: i64,
+    ) -> Result<Principal, ApiError> {
         match cred {
             CredentialWire::Token { token } => {
-                let invalid =
-                    || ApiError::new(ErrorCode::InvalidToken, "unknown or revoked enrollment token");
+                let invalid = crate::bulk_service::invalid_token;
                 let row = store::token_by_hash(c, &crypto::sha256(token.expose().as_bytes()))?
                     .ok_or_else(invalid)?;
                 if row.revoked_at.is_some() {
@@ -479,6 +497,18 @@ impl Core {
                         "the enrollment token expired",
                     ));
                 }
+                if let Some(profile_id) = &row.bulk_profile_id {
+                    let bulk = self.bulk_principal_for_token(c, profile_id, device)?;
+                    let user = match &bulk.user_id {
+                        Some(id) => store::user_by_id(c, id)?,
+                        None => None,
+                    };
+                    return Ok(Principal {
+                        user,
+                        credential: "bulk_token",
+                        bulk_device: Some(bulk.bulk_device),
+                    });
+                }
                 let user = match &row.user_id {
                     Some(id) => Some(store::user_by_id(c, id)?.ok_or_else(invalid)?),
                     None => None,
@@ -486,6 +516,7 @@ impl Core {
                 Ok(Principal {
                     user,
                     credential: "token",
+                    bulk_device: None,
                 })
             }
             CredentialWire::Pin { user, pin } => {
@@ -512,6 +543,7 @@ impl Core {
                     Ok(Principal {
                         user: Some(user),
                         credential: "pin",
+                        bulk_device: None,
                     })
                 } else {
                     let attempts = store::pin_failed_attempt(c, row.id)?;
@@ -519,6 +551,18 @@ impl Core {
                     tracing::info!(user_id = %user.id, attempts_left = left, "wrong PIN");
                     Err(ApiError::new(ErrorCode::InvalidPin, "wrong PIN").with_attempts_left(left))
                 }
+            }
+            CredentialWire::Tokenless { profile_id } => {
+                let bulk = self.bulk_principal_tokenless(c, profile_id.as_deref(), device)?;
+                let user = match &bulk.user_id {
+                    Some(id) => store::user_by_id(c, id)?,
+                    None => None,
+                };
+                Ok(Principal {
+                    user,
+                    credential: "tokenless",
+                    bulk_device: Some(bulk.bulk_device),
+                })
             }
             CredentialWire::Password { .. } => {
                 Err(ApiError::internal(&"password checked outside the transaction"))
@@ -593,8 +637,9 @@ impl Core {
             Some(user) => Principal {
                 user: Some(user),
                 credential: "password",
+                bulk_device: None,
             },
-            None => match self.verify_in_tx(&tx, &req.credential, now) {
+            None => match self.verify_in_tx(&tx, &req.credential, &req.device, now) {
                 Ok(p) => p,
                 Err(e) => {
                     // Keep the failed-attempt count.
@@ -651,6 +696,7 @@ impl Core {
         let principal = Principal {
             user,
             credential: "device",
+            bulk_device: None,
         };
         let resp =
             self.create_enrollment(&tx, key, &fingerprint, &req.device, principal, Some(device), now)?;
@@ -749,6 +795,7 @@ impl Core {
             confirmed_at: None,
             closed_at: None,
             close_reason: None,
+            bulk_device_id: principal.bulk_device,
         };
         store::insert_enrollment(c, &enrollment)?;
         store::idempotency_put(c, key, fingerprint, &enrollment.id, now)?;
@@ -912,6 +959,11 @@ impl Core {
         device.pending_action = None;
         device.last_action = None;
         device.archived_at = None;
+        if let Some(bulk_device) = e.bulk_device_id {
+            if let Some(attributes) = self.bulk_on_confirm(&tx, bulk_device, &device.id, now)? {
+                device.attributes = attributes;
+            }
+        }
         store::update_device(&tx, &device)?;
         store::enrollment_confirm(&tx, &e.id, now)?;
         store::add_history(&tx, &device.id, now, event, &format!("enrollment {}", e.id))?;

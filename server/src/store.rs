@@ -21,7 +21,7 @@ use std::path::Path;
 pub type StoreResult<T> = Result<T, rusqlite::Error>;
 
 /// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -127,6 +127,65 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 "#;
 
+/// Schema version 2: bulk enrollment profiles, their devices (CSV imports and Samsung KME
+/// uploads). `bulk_devices` has no foreign keys and few indexes so that a 200,000-row import
+/// stays fast; the service keeps the references consistent (one writer, one transaction).
+const BULK_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS bulk_profiles (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    is_default INTEGER NOT NULL DEFAULT 0,
+    tokenless INTEGER NOT NULL DEFAULT 0,
+    user_id TEXT,
+    config TEXT NOT NULL DEFAULT '{}',
+    token_generation INTEGER NOT NULL DEFAULT 0,
+    token_id TEXT,
+    created_at INTEGER NOT NULL,
+    modified_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bulk_devices (
+    id INTEGER PRIMARY KEY,
+    profile_pk INTEGER,
+    imei INTEGER,
+    serial TEXT,
+    manufacturer TEXT,
+    manufacturer_norm TEXT,
+    attributes TEXT,
+    kme INTEGER NOT NULL DEFAULT 0,
+    approved INTEGER NOT NULL DEFAULT 1,
+    enrolled_device_id TEXT,
+    enrolled_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+"#;
+
+/// The indexes of `bulk_devices` (a large CSV import into a small table drops them and builds
+/// them again at the end of its transaction, see `bulk::import_csv`).
+pub const BULK_INDEXES: &str = r#"
+CREATE UNIQUE INDEX IF NOT EXISTS bulk_devices_imei ON bulk_devices(imei) WHERE imei IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS bulk_devices_serial ON bulk_devices(serial, manufacturer_norm)
+    WHERE serial IS NOT NULL AND manufacturer_norm IS NOT NULL;
+CREATE INDEX IF NOT EXISTS bulk_devices_profile ON bulk_devices(profile_pk);
+"#;
+
+/// Applies the whole schema to a connection, migrating an older database (version 1 had no
+/// `enrollments.bulk_device_id`).
+pub fn apply_schema(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch(SCHEMA)?;
+    let has_bulk_col: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('enrollments') WHERE name = 'bulk_device_id'")?
+        .exists([])?;
+    if !has_bulk_col {
+        conn.execute_batch("ALTER TABLE enrollments ADD COLUMN bulk_device_id INTEGER")?;
+    }
+    conn.execute_batch(BULK_SCHEMA)?;
+    conn.execute_batch(BULK_INDEXES)?;
+    Ok(())
+}
+
 /// The database connection.
 #[derive(Debug)]
 pub struct Store {
@@ -147,7 +206,7 @@ impl Store {
     pub fn open(path: &Path) -> StoreResult<Self> {
         let conn = Connection::open(path)?;
         configure(&conn)?;
-        conn.execute_batch(SCHEMA)?;
+        apply_schema(&conn)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(Self { conn })
     }
@@ -450,7 +509,7 @@ pub struct TokenRow {
     pub id: String,
     /// User the token enrolls for (absent for bulk-profile tokens).
     pub user_id: Option<String>,
-    /// Bulk profile the token belongs to (bulk enrollment; not used yet).
+    /// Bulk profile the token belongs to (its public id).
     pub bulk_profile_id: Option<String>,
     /// Creation.
     pub created_at: i64,
@@ -483,6 +542,43 @@ pub fn token_by_hash(c: &Connection, token_hash: &[u8]) -> StoreResult<Option<To
     c.query_row(
         "SELECT id, user_id, bulk_profile_id, created_at, expires_at, revoked_at FROM tokens WHERE token_hash = ?1",
         [token_hash],
+        |r| {
+            Ok(TokenRow {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                bulk_profile_id: r.get(2)?,
+                created_at: r.get(3)?,
+                expires_at: r.get(4)?,
+                revoked_at: r.get(5)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Revokes a token (a bulk profile's token after a refresh).
+pub fn revoke_token(c: &Connection, id: &str, now: i64) -> StoreResult<()> {
+    c.execute(
+        "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+/// Sets a token's expiry (`None`: never).
+pub fn set_token_expiry(c: &Connection, id: &str, expires_at: Option<i64>) -> StoreResult<()> {
+    c.execute(
+        "UPDATE tokens SET expires_at = ?2 WHERE id = ?1",
+        params![id, expires_at],
+    )?;
+    Ok(())
+}
+
+/// Finds a token row by id.
+pub fn token_by_id(c: &Connection, id: &str) -> StoreResult<Option<TokenRow>> {
+    c.query_row(
+        "SELECT id, user_id, bulk_profile_id, created_at, expires_at, revoked_at FROM tokens WHERE id = ?1",
+        [id],
         |r| {
             Ok(TokenRow {
                 id: r.get(0)?,
@@ -770,11 +866,14 @@ pub struct EnrollmentRow {
     pub closed_at: Option<i64>,
     /// `cancelled` or `superseded`.
     pub close_reason: Option<String>,
+    /// The bulk device (CSV or Samsung KME) this enrollment matched: on confirm its custom
+    /// attributes go to the device record and it is marked enrolled.
+    pub bulk_device_id: Option<i64>,
 }
 
 const ENROLLMENT_COLS: &str =
     "id, device_id, user_id, kind, credential, descriptor, archive_on_confirm, created_at, \
-     confirmed_at, closed_at, close_reason, replaces";
+     confirmed_at, closed_at, close_reason, replaces, bulk_device_id";
 
 fn enrollment_from_row(r: &Row<'_>) -> StoreResult<EnrollmentRow> {
     let kind: String = r.get(3)?;
@@ -796,6 +895,7 @@ fn enrollment_from_row(r: &Row<'_>) -> StoreResult<EnrollmentRow> {
         closed_at: r.get(9)?,
         close_reason: r.get(10)?,
         replaces: r.get(11)?,
+        bulk_device_id: r.get(12)?,
     })
 }
 
@@ -803,7 +903,7 @@ fn enrollment_from_row(r: &Row<'_>) -> StoreResult<EnrollmentRow> {
 pub fn insert_enrollment(c: &Connection, e: &EnrollmentRow) -> StoreResult<()> {
     let descriptor = serde_json::to_string(&e.descriptor).map_err(json_err)?;
     c.execute(
-        &format!("INSERT INTO enrollments({ENROLLMENT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        &format!("INSERT INTO enrollments({ENROLLMENT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         params![
             e.id,
             e.device_id,
@@ -816,7 +916,8 @@ pub fn insert_enrollment(c: &Connection, e: &EnrollmentRow) -> StoreResult<()> {
             e.confirmed_at,
             e.closed_at,
             e.close_reason,
-            e.replaces
+            e.replaces,
+            e.bulk_device_id
         ],
     )?;
     Ok(())
@@ -1002,8 +1103,22 @@ mod tests {
 
     fn mem() -> Store {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
+        apply_schema(&conn).unwrap();
         Store { conn }
+    }
+
+    #[test]
+    fn version_1_databases_are_migrated() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        apply_schema(&conn).unwrap();
+        apply_schema(&conn).unwrap();
+        let has: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('enrollments') WHERE name = 'bulk_device_id'")
+            .unwrap()
+            .exists([])
+            .unwrap();
+        assert!(has);
     }
 
     #[test]

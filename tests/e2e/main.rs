@@ -5,6 +5,7 @@
 // Test code: panicking on unexpected results is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bulk;
 mod crash;
 mod flows;
 mod hostile;

@@ -371,8 +371,16 @@ fn convert(result: &RXingResult, pass: ScanPass) -> DecodedQr {
 }
 
 /// Largest frame handed to rqrr (its cost grows quickly with size).
+#[cfg(feature = "rqrr-pass")]
 const RQRR_MAX_PIXELS: usize = 2_100_000;
 
+#[cfg(not(feature = "rqrr-pass"))]
+fn rqrr_pass(_plane: &Plane<'_>) -> Vec<DecodedQr> {
+    // Built without rqrr (the lean mobile library): the pass finds nothing.
+    Vec::new()
+}
+
+#[cfg(feature = "rqrr-pass")]
 fn rqrr_pass(plane: &Plane<'_>) -> Vec<DecodedQr> {
     if plane.width.saturating_mul(plane.height) > RQRR_MAX_PIXELS {
         return Vec::new();

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the mobile library with the size-optimised `mobile` profile (opt-level z, LTO, one
+# codegen unit, stripped, panic = unwind) for the host and reports its size against the 3 MiB
+# budget (QR scanning, TLS, HTTP, plist and CMS inside). Exits non-zero over budget.
+#
+#   scripts/mobile-size.sh [--target TRIPLE]   e.g. --target aarch64-linux-android (cargo-ndk env)
+#
+# The library is built from enroll-ffi alone, so enroll-core's `image-files` feature (the
+# `image` crate) stays out. Note: a stripped library has no uniffi metadata; generate bindings
+# from an unstripped build (`cargo build -p enroll-ffi`, or
+# `--config profile.mobile.strip=false`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+budget=$((3 * 1024 * 1024))
+target_args=()
+target=""
+if [ "${1:-}" = "--target" ] && [ -n "${2:-}" ]; then
+  target="$2"
+  target_args=(--target "$target")
+fi
+
+cargo build -p enroll-ffi --profile mobile ${target_args[@]+"${target_args[@]}"}
+
+dir="${CARGO_TARGET_DIR:-target}${target:+/$target}/mobile"
+lib=""
+for f in "$dir/libenroll_ffi.so" "$dir/libenroll_ffi.dylib"; do
+  [ -f "$f" ] && lib="$f" && break
+done
+[ -n "$lib" ] || { echo "no library found in $dir" >&2; exit 1; }
+
+size=$(wc -c <"$lib")
+# The profile strips symbols already; strip again (if available) to report the shipped size.
+stripped=$(mktemp)
+trap 'rm -f "$stripped"' EXIT
+cp "$lib" "$stripped"
+strip_tool="${STRIP:-strip}"
+if command -v "$strip_tool" >/dev/null 2>&1 && "$strip_tool" "$stripped" 2>/dev/null; then
+  size=$(wc -c <"$stripped")
+fi
+mib=$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')
+if [ "$size" -le "$budget" ]; then
+  echo "mobile library: $lib: $size bytes ($mib MiB) stripped: within the 3 MiB budget"
+else
+  echo "mobile library: $lib: $size bytes ($mib MiB) stripped: OVER the 3 MiB budget" >&2
+  exit 1
+fi
+deps="$(cargo tree -p enroll-ffi -e normal --prefix none ${target_args[@]+"${target_args[@]}"} 2>/dev/null || true)"
+if grep -q '^image v' <<<"$deps"; then
+  echo "warning: the image crate is in enroll-ffi's dependency tree" >&2
+fi

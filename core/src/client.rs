@@ -302,18 +302,7 @@ impl ProtocolClient {
         body: Option<Vec<u8>>,
         expect: Expect,
     ) -> Result<Reply> {
-        let mut headers = HeaderMap::new();
-        if let Some(secret) = bearer {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
-                .map_err(|_| Error::InvalidState("bearer secret is not a valid header value".into()))?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        if let Some(key) = idempotency_key {
-            let value = HeaderValue::from_str(key)
-                .map_err(|_| Error::InvalidState("idempotency key is not a valid header value".into()))?;
-            headers.insert(protocol::IDEMPOTENCY_HEADER, value);
-        }
+        let headers = request_headers(bearer, idempotency_key.map(|k| (protocol::IDEMPOTENCY_HEADER, k)))?;
         let mut request = self.http.request(method, self.url(path)).headers(headers);
         if let Some(body) = body {
             request = request
@@ -325,21 +314,9 @@ impl ProtocolClient {
         let received_at = self.clock.now_ms();
         self.note_date(response.headers(), sent_at, received_at);
 
-        if let Some(version) = response.headers().get(protocol::PROTOCOL_HEADER) {
-            let version = version.to_str().unwrap_or("?");
-            if version.trim() != protocol::PROTOCOL_VERSION.to_string() {
-                return Err(Error::UnsupportedProtocol(version.chars().take(16).collect()));
-            }
-        }
+        check_protocol(response.headers())?;
         let status = response.status();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .chars()
-            .take(100)
-            .collect::<String>();
+        let content_type = content_type_of(response.headers());
         let limit = match expect {
             Expect::Json => self.config.max_json_bytes,
             Expect::Profile if status.is_success() => self.config.max_profile_bytes,
@@ -424,18 +401,7 @@ impl ProtocolClient {
         body: Option<Body>,
         max_reply_bytes: usize,
     ) -> Result<RawReply> {
-        let mut headers = HeaderMap::new();
-        if let Some(secret) = bearer {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
-                .map_err(|_| Error::InvalidState("the bearer secret is not a valid header value".into()))?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        if let Some(ct) = content_type {
-            let value =
-                HeaderValue::from_str(ct).map_err(|_| Error::InvalidState("invalid content type".into()))?;
-            headers.insert(CONTENT_TYPE, value);
-        }
+        let headers = request_headers(bearer, content_type.map(|ct| ("content-type", ct)))?;
         let mut request = self.http.request(method, self.url(path)).headers(headers);
         if let Some(body) = body {
             request = request.body(body);
@@ -443,12 +409,7 @@ impl ProtocolClient {
         let sent_at = self.clock.now_ms();
         let response = request.send().await.map_err(classify_reqwest)?;
         self.note_date(response.headers(), sent_at, self.clock.now_ms());
-        if let Some(version) = response.headers().get(protocol::PROTOCOL_HEADER) {
-            let version = version.to_str().unwrap_or("?");
-            if version.trim() != protocol::PROTOCOL_VERSION.to_string() {
-                return Err(Error::UnsupportedProtocol(version.chars().take(16).collect()));
-            }
-        }
+        check_protocol(response.headers())?;
         let status = response.status();
         if status.is_redirection() {
             return Err(Error::MalformedResponse(format!(
@@ -456,14 +417,7 @@ impl ProtocolClient {
                 status.as_u16()
             )));
         }
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .chars()
-            .take(100)
-            .collect::<String>();
+        let content_type = content_type_of(response.headers());
         let body = read_limited(response, max_reply_bytes).await?;
         Ok(RawReply {
             status: status.as_u16(),
@@ -563,6 +517,46 @@ impl ProtocolClient {
         self.json(Method::POST, &path, Some(secret), None, Some(request))
             .await
     }
+}
+
+/// `Authorization: Bearer …` (marked sensitive, so it never shows in `Debug`) and an optional
+/// extra header.
+fn request_headers(bearer: Option<&SecretString>, extra: Option<(&'static str, &str)>) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    if let Some(secret) = bearer {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
+            .map_err(|_| Error::InvalidState("the bearer secret is not a valid header value".into()))?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
+    if let Some((name, value)) = extra {
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| Error::InvalidState(format!("{name} is not a valid header value")))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// Refuses a reply that names another protocol version (a missing header is tolerated).
+fn check_protocol(headers: &HeaderMap) -> Result<()> {
+    if let Some(version) = headers.get(protocol::PROTOCOL_HEADER) {
+        let version = version.to_str().unwrap_or("?");
+        if version.trim() != protocol::PROTOCOL_VERSION.to_string() {
+            return Err(Error::UnsupportedProtocol(version.chars().take(16).collect()));
+        }
+    }
+    Ok(())
+}
+
+/// The reply's `Content-Type`, at most 100 characters.
+fn content_type_of(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(100)
+        .collect()
 }
 
 /// Substitutes the single `{…}` parameter of a route template. Identifiers come from the server,

@@ -312,7 +312,8 @@ fn default_server_dir() -> PathBuf {
     }
 }
 
-fn client(conn: &BulkConn) -> anyhow::Result<AdminClient> {
+/// The admin client for `conn` (token and CA read from the server data directory by default).
+pub(crate) fn client(conn: &BulkConn) -> anyhow::Result<AdminClient> {
     let data = conn.data_dir.clone().unwrap_or_else(default_server_dir);
     let token_path = conn
         .admin_token_file

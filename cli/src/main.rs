@@ -162,21 +162,8 @@ struct ReenrollArgs {
     credential: CredentialArgs,
 }
 
-#[derive(Args, Clone)]
-struct AdminConn {
-    /// Server base URL.
-    #[arg(long, env = "ENROLL_SERVER", default_value = "https://127.0.0.1:8443")]
-    server: String,
-    /// The server's data directory (its admin-token and ca.pem are read from there).
-    #[arg(long, env = "ENROLL_SERVER_DATA")]
-    data_dir: Option<PathBuf>,
-    /// Admin token file (default: <data-dir>/admin-token).
-    #[arg(long)]
-    admin_token_file: Option<PathBuf>,
-    /// CA certificate (default: <data-dir>/ca.pem).
-    #[arg(long)]
-    ca: Option<PathBuf>,
-}
+/// How admin commands reach the server (shared with `enroll server bulk …`).
+use bulk::BulkConn as AdminConn;
 
 #[derive(Subcommand)]
 enum ServerCommand {
@@ -603,22 +590,7 @@ async fn cmd_agent(cli: &Cli, dir: &Path, out: &Out) -> anyhow::Result<()> {
 }
 
 fn admin_client(conn: &AdminConn) -> anyhow::Result<AdminClient> {
-    let data = conn.data_dir.clone().unwrap_or_else(default_server_dir);
-    let token_path = conn
-        .admin_token_file
-        .clone()
-        .unwrap_or_else(|| data.join("admin-token"));
-    let token = std::fs::read_to_string(&token_path)
-        .with_context(|| format!("reading the admin token from {}", token_path.display()))?;
-    let ca_path = conn.ca.clone().unwrap_or_else(|| data.join("ca.pem"));
-    let ca = std::fs::read(&ca_path).with_context(|| format!("reading the CA from {}", ca_path.display()))?;
-    let trust = TrustConfig::with_ca(&ca)?;
-    Ok(AdminClient::new(
-        &conn.server,
-        trust,
-        SecretString::new(token.trim()),
-        false,
-    )?)
+    bulk::client(conn)
 }
 
 fn table_devices(devices: &[protocol::DeviceView]) -> String {

@@ -159,7 +159,7 @@ fn child(csv: &Path, db: &Path, variant: &str) {
     let pk = bulk::insert_profile(store.conn(), &profile).unwrap();
     let opened = started.elapsed();
     let t0 = Instant::now();
-    let previous = bulk::begin_bulk_load(store.conn()).unwrap();
+    let load = bulk::begin_bulk_load(store.conn()).unwrap();
     let tx = store
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -182,7 +182,7 @@ fn child(csv: &Path, db: &Path, variant: &str) {
         drop(tx);
     }
     let commit_ms = t1.elapsed().as_secs_f64() * 1000.0;
-    bulk::end_bulk_load(store.conn(), previous).unwrap();
+    bulk::end_bulk_load(store.conn(), load).unwrap();
     let import_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let stored: i64 = store
         .conn()

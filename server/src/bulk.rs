@@ -13,8 +13,9 @@
 //! ## All or nothing
 //!
 //! [`import_csv`] validates every row and inserts the valid ones into the caller's transaction
-//! as it goes (one streaming pass, prepared statement; the insert doubles as the duplicate check
-//! against other profiles). Bad rows are listed (at most
+//! as it goes (one streaming pass; large files use multi-row inserts, an index rebuild and a
+//! duplicate check deferred to it, see [`import_csv`] and `docs/bulk.md`; the caller wraps the
+//! transaction in [`begin_bulk_load`] / [`end_bulk_load`]). Bad rows are listed (at most
 //! [`ImportLimits::max_reported_errors`], plus the total count) and validation goes on to the
 //! end; when any row was bad the caller rolls the transaction back: a file is imported whole or
 //! not at all, never half.
@@ -30,6 +31,7 @@
 use enroll_core::protocol::{
     BulkDeviceView, BulkProfileConfig, BulkProfileKind, ImportLineError, ImportReport, MAX_CSV_ROWS,
 };
+use foldhash::fast::RandomState;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -761,20 +763,33 @@ struct RecordLimit<R> {
 impl<R: Read> Read for RecordLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            if b == b'\n' {
+        let data = &buf[..n];
+        let too_long = || io::Error::new(io::ErrorKind::InvalidData, RecordTooLong);
+        // Only newlines and quotes change the state: jump from one to the next.
+        let mut from = 0;
+        for at in memchr::memchr2_iter(b'\n', b'"', data) {
+            self.run += at - from;
+            from = at + 1;
+            if data[at] == b'\n' {
                 self.lines += 1;
                 if !self.in_quotes {
+                    if self.run > self.max {
+                        return Err(too_long());
+                    }
                     self.run = 0;
                     continue;
                 }
-            } else if b == b'"' {
+            } else {
                 self.in_quotes = !self.in_quotes;
             }
             self.run += 1;
             if self.run > self.max {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, RecordTooLong));
+                return Err(too_long());
             }
+        }
+        self.run += n - from;
+        if self.run > self.max {
+            return Err(too_long());
         }
         Ok(n)
     }
@@ -915,20 +930,365 @@ enum Seen {
     Device(i64),
 }
 
+/// What the duplicate check says of one row.
+enum Verdict {
+    /// A device not seen before.
+    New,
+    /// A duplicate: the row is refused for this reason.
+    Refused(String),
+    /// Already known and fine as it is (a KME resync): skipped.
+    Skipped,
+}
+
+/// Duplicate detection by identifier, in memory: each identifier maps to the line (or the
+/// existing device) that holds it. foldhash: several times faster than SipHash on these short
+/// keys, and seeded per process.
+struct Dedupe {
+    imei: HashMap<u64, Seen, RandomState>,
+    serial: HashMap<String, Seen, RandomState>,
+    key: String,
+}
+
+impl Dedupe {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            imei: HashMap::with_capacity_and_hasher(rows, RandomState::default()),
+            serial: HashMap::with_capacity_and_hasher(rows / 2, RandomState::default()),
+            key: String::with_capacity(96),
+        }
+    }
+
+    fn serial_key(&mut self, serial: &str, manufacturer_norm: &str) -> String {
+        self.key.clear();
+        self.key.push_str(manufacturer_norm);
+        self.key.push('\u{0}');
+        self.key.push_str(serial);
+        self.key.clone()
+    }
+
+    /// Records an existing device's identifiers.
+    fn existing(
+        &mut self,
+        id: i64,
+        imei: Option<u64>,
+        serial: Option<&str>,
+        manufacturer_norm: Option<&str>,
+    ) {
+        if let Some(n) = imei {
+            self.imei.insert(n, Seen::Device(id));
+        }
+        if let (Some(s), Some(m)) = (serial, manufacturer_norm) {
+            let key = self.serial_key(s, m);
+            self.serial.insert(key, Seen::Device(id));
+        }
+    }
+
+    /// Checks the row at `line` and claims its identifiers when it is new. A row refused for its
+    /// serial number gives its IMEI back.
+    fn check(
+        &mut self,
+        c: &Connection,
+        target: &ImportTarget,
+        line: u64,
+        imei: Option<u64>,
+        serial: Option<(&str, &str)>,
+    ) -> rusqlite::Result<Verdict> {
+        let mut known: Option<i64> = None;
+        let mut claimed_imei = None;
+        if let Some(n) = imei {
+            match self.imei.entry(n) {
+                Entry::Occupied(e) => match *e.get() {
+                    Seen::Line(first) => {
+                        return Ok(Verdict::Refused(format!(
+                            "duplicate IMEI: same device as line {first}"
+                        )));
+                    }
+                    Seen::Device(id) => known = Some(id),
+                },
+                Entry::Vacant(v) => {
+                    v.insert(Seen::Line(line));
+                    claimed_imei = Some(n);
+                }
+            }
+        }
+        if let Some((s, m)) = serial {
+            let key = self.serial_key(s, m);
+            match self.serial.entry(key) {
+                Entry::Occupied(e) => match *e.get() {
+                    Seen::Line(first) => {
+                        if let Some(n) = claimed_imei {
+                            self.imei.remove(&n);
+                        }
+                        return Ok(Verdict::Refused(format!(
+                            "duplicate serial number and manufacturer: same device as line {first}"
+                        )));
+                    }
+                    Seen::Device(id) => known = known.or(Some(id)),
+                },
+                Entry::Vacant(v) => {
+                    v.insert(Seen::Line(line));
+                }
+            }
+        }
+        let Some(id) = known else {
+            return Ok(Verdict::New);
+        };
+        // An existing device holds this identifier.
+        Ok(match device_by_id(c, id)? {
+            Some(device) => {
+                let profile = match device.profile_pk {
+                    Some(pk) => profile_by_pk(c, pk)?,
+                    None => None,
+                };
+                match describe_holder(&(device, profile), target) {
+                    Some(reason) => Verdict::Refused(format!("duplicate device: {reason}")),
+                    None => Verdict::Skipped,
+                }
+            }
+            None => Verdict::Refused("duplicate device: already known".into()),
+        })
+    }
+}
+
 /// A large import into a small table (at least this many rows expected, and no fewer than
 /// the rows already there) drops the two unique (IMEI, serial number) indexes of
 /// `bulk_devices` and builds them again at the end of its transaction: building an index from
-/// sorted keys is several times cheaper than inserting 200,000 random keys one by one. Duplicates against existing devices are then found
-/// in memory (the existing identifiers are loaded first, at most [`REBUILD_MAX_EXISTING`]).
+/// sorted keys is several times cheaper than inserting 200,000 random keys one by one (see
+/// [`import_csv`] for how duplicates are then found).
 pub const REBUILD_MIN_ROWS: u64 = 10_000;
 /// Most existing devices for the index-rebuild strategy (their identifiers are held in memory).
 pub const REBUILD_MAX_EXISTING: u64 = 250_000;
+
+/// Rows per multi-row `INSERT` of the rebuild strategy.
+const BATCH_ROWS: usize = 64;
+
+/// An empty string is bound as SQL `NULL`.
+fn text_or_null(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// One row waiting in a [`BatchInsert`] (empty strings are SQL `NULL`).
+#[derive(Default)]
+struct PendingRow {
+    imei: Option<i64>,
+    serial: String,
+    manufacturer: String,
+    manufacturer_norm: String,
+    attributes: String,
+    line: u64,
+}
+
+/// Multi-row inserts for the rebuild strategy, where no index can refuse a row: one statement
+/// stores [`BATCH_ROWS`] rows (the row-independent values are bound once, as `?1` to `?4`),
+/// which saves most of SQLite's per-statement work. The row buffers are reused.
+struct BatchInsert<'c> {
+    c: &'c Connection,
+    full: rusqlite::Statement<'c>,
+    constants: [rusqlite::types::Value; 4],
+    rows: Vec<PendingRow>,
+    len: usize,
+}
+
+fn batch_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO bulk_devices(profile_pk, kme, approved, created_at, imei, serial, manufacturer, \
+         manufacturer_norm, attributes) VALUES ",
+    );
+    for r in 0..rows {
+        let p = 5 + r * 5;
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(?1,?2,?3,?4,?{},?{},?{},?{},?{})",
+            p,
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4
+        ));
+    }
+    sql
+}
+
+impl<'c> BatchInsert<'c> {
+    fn new(
+        c: &'c Connection,
+        profile_pk: Option<i64>,
+        kme: bool,
+        approved: bool,
+        now: i64,
+    ) -> rusqlite::Result<Self> {
+        use rusqlite::types::Value;
+        let constants = [
+            profile_pk.map_or(Value::Null, Value::Integer),
+            Value::Integer(i64::from(kme)),
+            Value::Integer(i64::from(approved)),
+            Value::Integer(now),
+        ];
+        let mut full = c.prepare(&batch_sql(BATCH_ROWS))?;
+        for (i, v) in constants.iter().enumerate() {
+            full.raw_bind_parameter(i + 1, v)?;
+        }
+        Ok(Self {
+            c,
+            full,
+            constants,
+            rows: (0..BATCH_ROWS).map(|_| PendingRow::default()).collect(),
+            len: 0,
+        })
+    }
+
+    /// The next free row buffer (cleared); [`BatchInsert::commit_row`] keeps it.
+    fn next_row(&mut self) -> Option<&mut PendingRow> {
+        let row = self.rows.get_mut(self.len)?;
+        row.serial.clear();
+        row.manufacturer.clear();
+        row.manufacturer_norm.clear();
+        row.attributes.clear();
+        Some(row)
+    }
+
+    /// Keeps the row filled through [`BatchInsert::next_row`]; stores the batch when full.
+    fn commit_row(&mut self, inserted: Option<&mut Inserted>) -> rusqlite::Result<()> {
+        self.len += 1;
+        if self.len == BATCH_ROWS {
+            self.flush(inserted)?;
+        }
+        Ok(())
+    }
+
+    /// Stores the waiting rows; records their row ids when `inserted` is given.
+    fn flush(&mut self, inserted: Option<&mut Inserted>) -> rusqlite::Result<()> {
+        let n = self.len;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut partial;
+        let st = if n == BATCH_ROWS {
+            &mut self.full
+        } else {
+            partial = self.c.prepare(&batch_sql(n))?;
+            for (i, v) in self.constants.iter().enumerate() {
+                partial.raw_bind_parameter(i + 1, v)?;
+            }
+            &mut partial
+        };
+        for (r, row) in self.rows.iter().take(n).enumerate() {
+            let p = 5 + r * 5;
+            st.raw_bind_parameter(p, row.imei)?;
+            st.raw_bind_parameter(p + 1, text_or_null(&row.serial))?;
+            st.raw_bind_parameter(p + 2, text_or_null(&row.manufacturer))?;
+            st.raw_bind_parameter(p + 3, text_or_null(&row.manufacturer_norm))?;
+            st.raw_bind_parameter(p + 4, text_or_null(&row.attributes))?;
+        }
+        st.raw_execute()?;
+        // A multi-row insert gives each row the next row id (largest + 1), in order.
+        if let Some(inserted) = inserted {
+            let last = self.c.last_insert_rowid();
+            let first = last - (n as i64 - 1);
+            inserted.rows.extend(
+                self.rows
+                    .iter()
+                    .take(n)
+                    .enumerate()
+                    .map(|(i, row)| (first + i as i64, row.line)),
+            );
+        }
+        self.len = 0;
+        Ok(())
+    }
+}
+
+/// The rows this import inserted, by row id, with their line numbers (for the deferred
+/// duplicate check).
+struct Inserted {
+    rows: Vec<(i64, u64)>,
+}
+
+impl Inserted {
+    fn line_of(&self, id: i64) -> Option<u64> {
+        self.rows
+            .binary_search_by_key(&id, |(row, _)| *row)
+            .ok()
+            .and_then(|i| self.rows.get(i))
+            .map(|(_, line)| *line)
+    }
+}
+
+/// The deferred duplicate check: reads every row of `bulk_devices` (existing devices first,
+/// then this import's rows in file order) into a [`Dedupe`], reporting each duplicate of this
+/// import at its line. Returns the filled [`Dedupe`], ready to check the rest of the file.
+fn find_duplicates(
+    c: &Connection,
+    target: &ImportTarget,
+    inserted: &mut Inserted,
+    out: &mut Reporter,
+    capacity: usize,
+) -> rusqlite::Result<Dedupe> {
+    // Row ids rise with each insert; sort anyway, the lookup below needs it.
+    if !inserted.rows.is_sorted_by_key(|(id, _)| *id) {
+        inserted.rows.sort_unstable_by_key(|(id, _)| *id);
+    }
+    let mut dedupe = Dedupe::with_capacity(capacity);
+    let mut found = Vec::new();
+    let mut existing = Vec::new();
+    {
+        let mut st = c.prepare("SELECT id, imei, serial, manufacturer_norm FROM bulk_devices ORDER BY id")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let imei = r.get::<_, Option<i64>>(1)?.and_then(|n| u64::try_from(n).ok());
+            let serial: Option<String> = r.get(2)?;
+            let norm: Option<String> = r.get(3)?;
+            match inserted.line_of(id) {
+                None => existing.push((id, imei, serial, norm)),
+                Some(line) => found.push((line, imei, serial, norm)),
+            }
+        }
+    }
+    for (id, imei, serial, norm) in &existing {
+        dedupe.existing(*id, *imei, serial.as_deref(), norm.as_deref());
+    }
+    found.sort_unstable_by_key(|(line, ..)| *line);
+    let mut refused = Vec::new();
+    for (line, imei, serial, norm) in &found {
+        let serial = serial.as_deref().zip(norm.as_deref());
+        match dedupe.check(c, target, *line, *imei, serial)? {
+            Verdict::New => {}
+            Verdict::Refused(reason) => refused.push((*line, reason)),
+            Verdict::Skipped => out.report.skipped += 1,
+        }
+    }
+    // These lines come before the ones already reported: merge, keep the first ones listed.
+    out.report.error_count += refused.len() as u64;
+    out.report.errors.extend(
+        refused
+            .into_iter()
+            .map(|(line, reason)| ImportLineError { line, reason }),
+    );
+    out.report.errors.sort_by_key(|e| e.line);
+    out.report.errors.truncate(out.max);
+    Ok(dedupe)
+}
 
 /// Validates a CSV and inserts its devices into `target`, inside the caller's transaction.
 /// `size_hint` is the file size in bytes (0 when unknown), used to pick the bulk-load strategy.
 ///
 /// Returns the report; commit only when `report.error_count == 0`, otherwise roll back.
 /// Storage errors abort with `Err` (roll back too).
+///
+/// Strategies:
+/// - small imports, or into a large table: the unique indexes stay; duplicates within the file
+///   are found in memory, duplicates of existing devices by the insert itself (`OR IGNORE`, then
+///   a lookup of the holder);
+/// - large imports into a small table ([`REBUILD_MIN_ROWS`]): the two unique indexes are
+///   dropped and built again at the end. For a self-maintained profile the duplicate check is
+///   deferred: a file without duplicates (the usual case) never pays for it, the index build
+///   proves it. At the first bad row, or when the index build finds a duplicate, the rows inserted
+///   so far are checked in memory and the rest of the file is checked as it is read, so the
+///   report is the same as with the other strategy. KME uploads (which skip devices already
+///   known) check every row in memory, against the existing devices loaded first.
 pub fn import_csv<R: Read>(
     c: &Connection,
     target: &ImportTarget,
@@ -1012,29 +1372,46 @@ pub fn import_csv<R: Read>(
             .unwrap_or(u64::MAX);
     let rebuild =
         expected_rows >= REBUILD_MIN_ROWS && existing <= expected_rows && existing <= REBUILD_MAX_EXISTING;
-    let mut seen_imei: HashMap<u64, Seen> = HashMap::new();
-    let mut seen_serial: HashMap<String, Seen> = HashMap::new();
+    let capacity = usize::try_from(expected_rows.min(limits.max_rows)).unwrap_or(0);
+    // `Some` while the duplicate check is deferred (see above).
+    let mut deferred = (rebuild && profile_pk.is_some()).then(|| Inserted {
+        rows: Vec::with_capacity(capacity),
+    });
+    let mut dedupe = Dedupe::with_capacity(if deferred.is_some() { 0 } else { capacity });
     if rebuild {
-        let mut st = c.prepare("SELECT id, imei, serial, manufacturer_norm FROM bulk_devices")?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            if let Some(n) = r.get::<_, Option<i64>>(1)?.and_then(|n| u64::try_from(n).ok()) {
-                seen_imei.insert(n, Seen::Device(id));
-            }
-            if let (Some(s), Some(m)) = (r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?) {
-                seen_serial.insert(format!("{m}\u{0}{s}"), Seen::Device(id));
+        if deferred.is_none() {
+            let mut st = c.prepare("SELECT id, imei, serial, manufacturer_norm FROM bulk_devices")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let imei = r.get::<_, Option<i64>>(1)?.and_then(|n| u64::try_from(n).ok());
+                let serial: Option<String> = r.get(2)?;
+                let norm: Option<String> = r.get(3)?;
+                dedupe.existing(r.get(0)?, imei, serial.as_deref(), norm.as_deref());
             }
         }
         // The profile index stays: this import appends to it (one profile, rising ids).
         c.execute_batch("DROP INDEX IF EXISTS bulk_devices_imei; DROP INDEX IF EXISTS bulk_devices_serial;")?;
     }
     let mut insert = c.prepare_cached(INSERT_DEVICE)?;
+    let mut batch = if rebuild {
+        Some(BatchInsert::new(c, profile_pk, kme, approved, now)?)
+    } else {
+        None
+    };
     let mut json = String::with_capacity(256);
     let mut manufacturer_norm = String::with_capacity(32);
     let ncols = header.columns.len();
 
     loop {
+        // The first bad row ends the deferral: check what was inserted so far, then every row.
+        if out.report.error_count > 0 {
+            if let Some(mut inserted) = deferred.take() {
+                if let Some(batch) = batch.as_mut() {
+                    batch.flush(Some(&mut inserted))?;
+                }
+                dedupe = find_duplicates(c, target, &mut inserted, &mut out, capacity)?;
+            }
+        }
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
@@ -1123,82 +1500,55 @@ pub fn import_csv<R: Read>(
             out.error(line, reason);
             continue;
         }
-        // Duplicates within the file (and, when rebuilding, against existing devices). One hash
-        // per identifier: the entry is taken at once, and given back if the row is refused.
-        let mut known: Option<i64> = None;
-        let mut claimed_imei = None;
-        if let Some(n) = ids.imei {
-            match seen_imei.entry(n) {
-                Entry::Occupied(e) => match *e.get() {
-                    Seen::Line(first) => {
-                        out.error(line, format!("duplicate IMEI: same device as line {first}"));
-                        continue;
-                    }
-                    Seen::Device(id) => known = Some(id),
-                },
-                Entry::Vacant(v) => {
-                    v.insert(Seen::Line(line));
-                    claimed_imei = Some(n);
-                }
-            }
-        }
         manufacturer_norm.clear();
-        if let (Some(s), Some(m)) = (ids.serial, ids.manufacturer) {
+        if let Some(m) = ids.manufacturer {
             manufacturer_norm.extend(m.trim().chars().flat_map(char::to_lowercase));
-            let key = format!("{manufacturer_norm}\u{0}{s}");
-            match seen_serial.entry(key) {
-                Entry::Occupied(e) => match *e.get() {
-                    Seen::Line(first) => {
-                        if let Some(n) = claimed_imei {
-                            seen_imei.remove(&n);
-                        }
-                        out.error(
-                            line,
-                            format!("duplicate serial number and manufacturer: same device as line {first}"),
-                        );
-                        continue;
-                    }
-                    Seen::Device(id) => known = known.or(Some(id)),
-                },
-                Entry::Vacant(v) => {
-                    v.insert(Seen::Line(line));
+        }
+        // Duplicates within the file (and, when rebuilding, against existing devices).
+        if deferred.is_none() {
+            let serial_key = ids.serial.filter(|_| ids.manufacturer.is_some());
+            match dedupe.check(
+                c,
+                target,
+                line,
+                ids.imei,
+                serial_key.map(|s| (s, manufacturer_norm.as_str())),
+            )? {
+                Verdict::New => {}
+                Verdict::Refused(reason) => {
+                    out.error(line, reason);
+                    continue;
+                }
+                Verdict::Skipped => {
+                    out.report.skipped += 1;
+                    continue;
                 }
             }
         }
-        if let Some(id) = known {
-            // Rebuild strategy: an existing device holds this identifier.
-            match device_by_id(c, id)? {
-                Some(device) => {
-                    let profile = match device.profile_pk {
-                        Some(pk) => profile_by_pk(c, pk)?,
-                        None => None,
-                    };
-                    match describe_holder(&(device, profile), target) {
-                        Some(reason) => out.error(line, format!("duplicate device: {reason}")),
-                        None => out.report.skipped += 1,
-                    }
-                }
-                None => out.error(line, "duplicate device: already known"),
+        // With the rebuild strategy every duplicate is found in memory, so rows after the
+        // first error are only checked (the caller rolls back). Otherwise rows are inserted even
+        // after an error: the insert is the cheapest duplicate check against the other profiles.
+        if rebuild && out.report.error_count > 0 {
+            continue;
+        }
+        if let Some(row) = batch.as_mut().and_then(BatchInsert::next_row) {
+            row.imei = imei_sql(ids.imei);
+            row.serial.push_str(ids.serial.unwrap_or(""));
+            if let Some(m) = ids.manufacturer {
+                row.manufacturer.push_str(m);
+                row.manufacturer_norm.push_str(&manufacturer_norm);
             }
+            push_attributes_json(&mut row.attributes, &header.attributes, &attr);
+            row.line = line;
+            if let Some(batch) = batch.as_mut() {
+                batch.commit_row(deferred.as_mut())?;
+            }
+            out.report.imported += 1;
             continue;
         }
         // Attributes as a JSON object (names sorted, empty values left out).
         json.clear();
-        for (a, name) in header.attributes.iter().enumerate() {
-            let value = attr(a);
-            if value.is_empty() {
-                continue;
-            }
-            json.push(if json.is_empty() { '{' } else { ',' });
-            push_json_string(&mut json, name);
-            json.push(':');
-            push_json_string(&mut json, value);
-        }
-        if !json.is_empty() {
-            json.push('}');
-        }
-        // Inserted even after an error (the caller rolls back): the insert is the cheapest
-        // duplicate check against the other profiles.
+        push_attributes_json(&mut json, &header.attributes, &attr);
         let n = insert.execute(params![
             profile_pk,
             imei_sql(ids.imei),
@@ -1212,6 +1562,9 @@ pub fn import_csv<R: Read>(
         ])?;
         if n > 0 {
             out.report.imported += 1;
+            if let Some(inserted) = deferred.as_mut() {
+                inserted.rows.push((c.last_insert_rowid(), line));
+            }
             continue;
         }
         // A conflict: who holds the device?
@@ -1228,12 +1581,59 @@ pub fn import_csv<R: Read>(
             None => {}
         }
     }
+    if let Some(batch) = batch.as_mut() {
+        if out.report.error_count == 0 || deferred.is_some() {
+            batch.flush(deferred.as_mut())?;
+        }
+    }
+    drop(batch);
+    if out.report.error_count > 0 {
+        // The file ended (or was cut short) right after its first error.
+        if let Some(mut inserted) = deferred.take() {
+            find_duplicates(c, target, &mut inserted, &mut out, capacity)?;
+        }
+    } else if rebuild {
+        // The index build is the duplicate check of a deferred import: a duplicate makes it
+        // fail (the statement is rolled back, the transaction stays), and the rows are then
+        // checked in memory to find the lines.
+        match c.execute_batch(crate::store::BULK_INDEXES) {
+            Ok(()) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation && deferred.is_some() =>
+            {
+                if let Some(mut inserted) = deferred.take() {
+                    find_duplicates(c, target, &mut inserted, &mut out, capacity)?;
+                }
+                if out.report.error_count == 0 {
+                    out.error(0, "duplicate device (the unique index build failed)");
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
     if out.report.error_count > 0 {
         out.report.imported = 0;
-    } else if rebuild {
-        c.execute_batch(crate::store::BULK_INDEXES)?;
     }
     Ok(out.report)
+}
+
+/// Appends the attributes as a JSON object (names sorted, empty values left out); appends
+/// nothing when every value is empty.
+fn push_attributes_json<'a>(out: &mut String, names: &[String], value: &impl Fn(usize) -> &'a str) {
+    let start = out.len();
+    for (a, name) in names.iter().enumerate() {
+        let v = value(a);
+        if v.is_empty() {
+            continue;
+        }
+        out.push(if out.len() == start { '{' } else { ',' });
+        push_json_string(out, name);
+        out.push(':');
+        push_json_string(out, v);
+    }
+    if out.len() > start {
+        out.push('}');
+    }
 }
 
 fn push_json_string(out: &mut String, s: &str) {
@@ -1309,17 +1709,78 @@ impl<W: Write> CsvOut<W> {
     }
 }
 
-/// Raises the page cache for a bulk load (the default 2 MiB would spill index pages to the
-/// WAL mid-transaction); returns the previous setting for [`end_bulk_load`].
-pub fn begin_bulk_load(c: &Connection) -> rusqlite::Result<i64> {
-    let previous: i64 = c.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
-    c.pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
-    Ok(previous)
+/// Connection settings changed by [`begin_bulk_load`], restored by [`end_bulk_load`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkLoad {
+    cache_size: i64,
+    left_wal: bool,
 }
 
-/// Restores the page cache after [`begin_bulk_load`].
-pub fn end_bulk_load(c: &Connection, previous: i64) -> rusqlite::Result<()> {
-    c.pragma_update(None, "cache_size", previous)
+impl BulkLoad {
+    /// Whether the load runs with a rollback journal (this was the only connection, so the
+    /// database could leave WAL mode for it).
+    pub fn rollback_journal(&self) -> bool {
+        self.left_wal
+    }
+}
+
+/// Prepares the connection for a bulk load, outside any transaction:
+///
+/// - raises the page cache (the default 2 MiB would spill pages mid-transaction);
+/// - when the database is in WAL mode and this is its only connection, switches to a rollback
+///   journal for the load. In WAL mode every new page is written twice (to the WAL at commit,
+///   then to the database file by the checkpoint); with a rollback journal the new pages of a
+///   load are written once, and only the few pages that already existed are journaled. Any
+///   other open connection makes SQLite refuse the switch at once (`SQLITE_BUSY`, no wait), and
+///   the load then runs in WAL mode as usual. A crash mid-load leaves a hot journal that SQLite
+///   rolls back on the next open: all or nothing either way.
+pub fn begin_bulk_load(c: &Connection) -> rusqlite::Result<BulkLoad> {
+    let cache_size: i64 = c.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+    c.pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
+    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    let left_wal = if mode.eq_ignore_ascii_case("wal") {
+        // No busy wait: another connection is a reason not to switch, not to wait.
+        let busy_ms: i64 = c.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
+        c.pragma_update(None, "busy_timeout", 0)?;
+        let switched = c.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0));
+        c.pragma_update(None, "busy_timeout", busy_ms)?;
+        match switched {
+            Ok(now) => now.eq_ignore_ascii_case("delete"),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                false
+            }
+            Err(e) => {
+                c.pragma_update(None, "cache_size", cache_size)?;
+                return Err(e);
+            }
+        }
+    } else {
+        false
+    };
+    Ok(BulkLoad { cache_size, left_wal })
+}
+
+/// Restores what [`begin_bulk_load`] changed (call it outside the load's transaction, after a
+/// commit or a rollback).
+pub fn end_bulk_load(c: &Connection, load: BulkLoad) -> rusqlite::Result<()> {
+    c.pragma_update(None, "cache_size", load.cache_size)?;
+    if load.left_wal {
+        let mode: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                Some(format!(
+                    "the database could not return to WAL mode after a bulk load (journal mode {mode})"
+                )),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Page cache during a bulk load: 64 MiB (negative: KiB), enough for 200,000 rows and their
@@ -1603,6 +2064,161 @@ mod tests {
             r.errors
         );
         assert_eq!(indexes(&c), 3);
+    }
+
+    #[test]
+    fn every_strategy_gives_the_same_report() {
+        // The same files through the per-row strategy (no size hint) and the rebuild strategy
+        // with its deferred duplicate check (a large size hint): same reports, nothing stored.
+        let mut c = db();
+        assert_eq!(import(&mut c, 1, &format!("imei\n{IMEI_A}\n")).imported, 1);
+        let kme = import_with(
+            &mut c,
+            &ImportTarget::KmeUploads,
+            b"serial_number,manufacturer\nK1,Samsung\n",
+            &ImportLimits::default(),
+        );
+        assert_eq!(kme.imported, 1);
+        let rows = |n: u64| -> String {
+            (0..n)
+                .map(|i| format!(",SN{i},Zebra,{}\n", "p".repeat(20)))
+                .collect()
+        };
+        let files = [
+            // Duplicates before the first bad row, then a bad row, then more duplicates.
+            format!(
+                "imei,serial_number,manufacturer,pad\n{}{IMEI_A},,,\n,SN3,zebra,\n,SN9,,\n,SN4,ZEBRA,\n,K1,SAMSUNG,\n{}",
+                rows(12_000),
+                rows(3)
+            ),
+            // Only a duplicate near the end: found by the index build.
+            format!("imei,serial_number,manufacturer,pad\n{},SN11999,Zebra,\n", rows(12_000)),
+            // A bad row first: the check starts at once.
+            format!("imei,serial_number,manufacturer,pad\n123,,,\n{}{}", rows(12_000), rows(2)),
+            // A bad row last.
+            format!("imei,serial_number,manufacturer,pad\n{}abc,,,\n", rows(12_000)),
+        ];
+        let before = count(&c);
+        for (n, csv) in files.iter().enumerate() {
+            for max in [1000, 3] {
+                let limits = ImportLimits {
+                    max_reported_errors: max,
+                    ..ImportLimits::default()
+                };
+                let mut reports = Vec::new();
+                for hint in [0, csv.len() as u64] {
+                    let tx = c.transaction().unwrap();
+                    let r = import_csv(
+                        &tx,
+                        &ImportTarget::Profile { pk: 2 },
+                        csv.as_bytes(),
+                        1,
+                        &limits,
+                        hint,
+                    )
+                    .unwrap();
+                    drop(tx);
+                    reports.push(r);
+                }
+                assert!(reports[0].error_count > 0, "file {n}: {:?}", reports[0].errors);
+                assert_eq!(reports[0], reports[1], "file {n}, max {max}");
+                assert_eq!(count(&c), before);
+            }
+        }
+        let r = {
+            let tx = c.transaction().unwrap();
+            import_csv(
+                &tx,
+                &ImportTarget::Profile { pk: 2 },
+                files[0].as_bytes(),
+                1,
+                &ImportLimits::default(),
+                files[0].len() as u64,
+            )
+            .unwrap()
+        };
+        let listed: Vec<(u64, &str)> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+        assert_eq!(r.error_count, 8, "{listed:?}");
+        assert!(
+            listed[0].0 == 12_002 && listed[0].1.contains("\"One\""),
+            "{listed:?}"
+        );
+        assert!(
+            listed[1].0 == 12_003 && listed[1].1.contains("line 5"),
+            "{listed:?}"
+        );
+        assert!(
+            listed[2].0 == 12_004 && listed[2].1.contains("manufacturer"),
+            "{listed:?}"
+        );
+        assert!(
+            listed[3].0 == 12_005 && listed[3].1.contains("line 6"),
+            "{listed:?}"
+        );
+        assert!(
+            listed[4].0 == 12_006 && listed[4].1.contains("Samsung KME"),
+            "{listed:?}"
+        );
+        assert!(
+            listed[5].0 == 12_007 && listed[5].1.contains("line 2"),
+            "{listed:?}"
+        );
+    }
+
+    #[test]
+    fn a_bulk_load_leaves_wal_only_when_alone_and_always_comes_back() {
+        let dir = std::env::temp_dir().join(format!(
+            "enroll-bulk-load-{}-{}",
+            std::process::id(),
+            crate::crypto::random_b64(6).unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("server.db");
+        let mut store = crate::store::Store::open(&path).unwrap();
+        let mode =
+            |c: &Connection| -> String { c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap() };
+        let csv = "imei\n490154203237518\n";
+        let load_once = |store: &mut crate::store::Store| -> (bool, String) {
+            let load = begin_bulk_load(store.conn()).unwrap();
+            let during = mode(store.conn());
+            let tx = store.conn_mut().transaction().unwrap();
+            let r = import_csv(
+                &tx,
+                &ImportTarget::KmeUploads,
+                csv.as_bytes(),
+                1,
+                &ImportLimits::default(),
+                0,
+            )
+            .unwrap();
+            assert_eq!(r.error_count, 0);
+            tx.commit().unwrap();
+            end_bulk_load(store.conn(), load).unwrap();
+            (load.rollback_journal(), during)
+        };
+        // Alone: a rollback journal during the load, WAL again after.
+        assert_eq!(load_once(&mut store), (true, "delete".to_owned()));
+        assert_eq!(mode(store.conn()), "wal");
+        // Another connection open: SQLite refuses the switch at once and the load stays in WAL.
+        let other = Connection::open(&path).unwrap();
+        let _: i64 = other
+            .query_row("SELECT COUNT(*) FROM bulk_devices", [], |r| r.get(0))
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(load_once(&mut store), (false, "wal".to_owned()));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "no busy wait"
+        );
+        assert_eq!(mode(store.conn()), "wal");
+        let cache: i64 = store
+            .conn()
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .unwrap();
+        assert_ne!(cache, BULK_CACHE_KIB, "the page cache is restored");
+        drop(other);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -878,7 +878,7 @@ impl Core {
         let input = std::io::BufReader::with_capacity(256 * 1024, file);
         let now = self.now();
         let mut store = self.lock()?;
-        let previous = bulk::begin_bulk_load(store.conn())?;
+        let load = bulk::begin_bulk_load(store.conn())?;
         let result = (|| {
             let tx = store
                 .conn_mut()
@@ -892,7 +892,11 @@ impl Core {
             tx.commit()?;
             Ok(report)
         })();
-        bulk::end_bulk_load(store.conn(), previous)?;
+        // The import's outcome stands either way: a failure here only leaves the connection
+        // with a rollback journal or a larger cache until the next start.
+        if let Err(e) = bulk::end_bulk_load(store.conn(), load) {
+            tracing::warn!(error = %e, "could not restore the connection settings after a CSV import");
+        }
         result
     }
 

@@ -77,6 +77,8 @@ val generateUniffiBindings by tasks.registering(Exec::class) {
     )
 }
 
+// The link flags of the Android targets (packed relocations, identical code folding) come from
+// the repository's .cargo/config.toml.
 val cargoNdkBuild by tasks.registering(Exec::class) {
     description = "Builds libenroll_ffi.so for each ABI with cargo-ndk (size-optimised `mobile` profile)."
     workingDir = repoRoot

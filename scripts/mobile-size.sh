@@ -20,6 +20,16 @@ if [ "${1:-}" = "--target" ] && [ -n "${2:-}" ]; then
   target_args=(--target "$target")
 fi
 
+# Link flags of the shipped library (Android's are in .cargo/config.toml, Apple's linker packs
+# relocations as chained fixups by default):
+# - packed relative relocations: the ~0.4 MB of R_*_RELATIVE entries (vtables, string tables)
+#   become a bitmap (DT_RELR; glibc >= 2.36. Android uses the APS2 packing, API 23+);
+# - identical code folding: generic instances that compiled to the same bytes are kept once.
+# They need lld (rustc's default linker for x86_64 Linux since 1.90).
+if [ -z "$target" ] || [[ "$target" == *-linux-gnu ]]; then
+  export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--icf=all"
+fi
+
 cargo build -p enroll-ffi --profile mobile ${target_args[@]+"${target_args[@]}"}
 
 dir="${CARGO_TARGET_DIR:-target}${target:+/$target}/mobile"

@@ -108,7 +108,13 @@ pub fn validate_base_url(text: &str, allow_insecure_loopback_http: bool) -> Resu
     if text.len() > 2048 {
         return Err(Error::InvalidUrl("longer than 2048 bytes".into()));
     }
-    let mut url = Url::parse(text.trim()).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+    let mut url = Url::parse(text.trim()).map_err(|e| match e {
+        // The library is built without Unicode IDNA tables (see core/Cargo.toml).
+        url::ParseError::IdnaError => {
+            Error::InvalidUrl("international host names must be given in their ASCII (xn--) form".into())
+        }
+        other => Error::InvalidUrl(other.to_string()),
+    })?;
     if url.host().is_none() {
         return Err(Error::InvalidUrl("no host".into()));
     }
@@ -753,6 +759,17 @@ mod tests {
             validate_base_url(&format!("https://x/{}", "a".repeat(3000)), false),
             Err(Error::InvalidUrl(_))
         ));
+        // Host names are ASCII: an internationalised name is accepted in its xn-- form only.
+        assert!(matches!(
+            validate_base_url("https://bücher.example/t", false),
+            Err(Error::InvalidUrl(m)) if m.contains("xn--")
+        ));
+        assert_eq!(
+            validate_base_url("https://xn--bcher-kva.example/t", false)
+                .unwrap()
+                .host_str(),
+            Some("xn--bcher-kva.example")
+        );
     }
 
     #[test]

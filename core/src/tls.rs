@@ -193,9 +193,107 @@ impl ServerCertVerifier for PinningVerifier {
     }
 }
 
-/// Builds the rustls client configuration (ring provider, TLS 1.2+).
+/// A key provider for a client that never authenticates with a key of its own: it loads none.
+/// (ring's default one links RSA, ECDSA and Ed25519 signing, which the agent never uses.)
+#[derive(Debug)]
+struct NoClientKeys;
+
+impl rustls::crypto::KeyProvider for NoClientKeys {
+    fn load_private_key(
+        &self,
+        _key: rustls_pki_types::PrivateKeyDer<'static>,
+    ) -> Result<Arc<dyn rustls::sign::SigningKey>, rustls::Error> {
+        Err(rustls::Error::General(
+            "TLS client keys are not used by the agent".into(),
+        ))
+    }
+}
+
+/// The agent's TLS primitives: ring; AES-GCM suites only (TLS 1.3 `TLS_AES_128_GCM_SHA256`,
+/// which every TLS 1.3 server must support, and `TLS_AES_256_GCM_SHA384`; ECDHE with AES-GCM for
+/// TLS 1.2); X25519, P-256 and P-384 key exchange; ring's verification algorithms; no private
+/// keys. Leaving out ChaCha20-Poly1305 and the signing code keeps ~100 KB out of the mobile
+/// library; phones and Macs have AES instructions.
+///
+/// Built from parts rather than from `rustls::crypto::ring::default_provider()`, whose cipher
+/// suite list would keep every suite's code in the library.
+pub fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::{cipher_suite as cs, kx_group};
+    rustls::crypto::CryptoProvider {
+        cipher_suites: vec![
+            cs::TLS13_AES_128_GCM_SHA256,
+            cs::TLS13_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ],
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
+        key_provider: &NoClientKeys,
+        signature_verification_algorithms: SIGNATURE_ALGORITHMS,
+        secure_random: &SystemRandom,
+    }
+}
+
+/// The operating system's random generator, through ring.
+#[derive(Debug)]
+struct SystemRandom;
+
+impl rustls::crypto::SecureRandom for SystemRandom {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
+        use ring::rand::SecureRandom as _;
+        ring::rand::SystemRandom::new()
+            .fill(buf)
+            .map_err(|_| rustls::crypto::GetRandomFailed)
+    }
+}
+
+/// Server signatures the agent verifies (certificates and handshakes): ECDSA P-256/P-384,
+/// Ed25519, RSA PSS and PKCS#1 v1.5 with SHA-2 (2048 to 8192-bit keys), as webpki does with ring.
+static SIGNATURE_ALGORITHMS: rustls::crypto::WebPkiSupportedAlgorithms = {
+    use rustls::SignatureScheme as S;
+    use webpki::ring as alg;
+    rustls::crypto::WebPkiSupportedAlgorithms {
+        all: &[
+            alg::ECDSA_P256_SHA256,
+            alg::ECDSA_P256_SHA384,
+            alg::ECDSA_P384_SHA256,
+            alg::ECDSA_P384_SHA384,
+            alg::ED25519,
+            alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+            alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+            alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+            alg::RSA_PKCS1_2048_8192_SHA256,
+            alg::RSA_PKCS1_2048_8192_SHA384,
+            alg::RSA_PKCS1_2048_8192_SHA512,
+            alg::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+            alg::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+            alg::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+        ],
+        // TLS 1.2 does not tie the curve to the scheme; TLS 1.3 does.
+        mapping: &[
+            (
+                S::ECDSA_NISTP384_SHA384,
+                &[alg::ECDSA_P384_SHA384, alg::ECDSA_P256_SHA384],
+            ),
+            (
+                S::ECDSA_NISTP256_SHA256,
+                &[alg::ECDSA_P256_SHA256, alg::ECDSA_P384_SHA256],
+            ),
+            (S::ED25519, &[alg::ED25519]),
+            (S::RSA_PSS_SHA512, &[alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY]),
+            (S::RSA_PSS_SHA384, &[alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY]),
+            (S::RSA_PSS_SHA256, &[alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY]),
+            (S::RSA_PKCS1_SHA512, &[alg::RSA_PKCS1_2048_8192_SHA512]),
+            (S::RSA_PKCS1_SHA384, &[alg::RSA_PKCS1_2048_8192_SHA384]),
+            (S::RSA_PKCS1_SHA256, &[alg::RSA_PKCS1_2048_8192_SHA256]),
+        ],
+    }
+};
+
+/// Builds the rustls client configuration ([`crypto_provider`], TLS 1.2+).
 pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crypto_provider());
     let mut roots = RootCertStore::empty();
     for der in &trust.ca_certificates {
         roots
@@ -236,6 +334,35 @@ pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TlsErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_provider_offers_aes_gcm_only_and_loads_no_keys() {
+        let p = crypto_provider();
+        // The same verification algorithms as ring's default provider.
+        let ring_default = rustls::crypto::ring::default_provider();
+        assert_eq!(
+            p.signature_verification_algorithms.supported_schemes(),
+            ring_default.signature_verification_algorithms.supported_schemes()
+        );
+        let mut bytes = [0u8; 32];
+        p.secure_random.fill(&mut bytes).unwrap();
+        assert_ne!(bytes, [0u8; 32]);
+        assert!(!p.cipher_suites.is_empty());
+        for suite in &p.cipher_suites {
+            let name = format!("{:?}", suite.suite());
+            assert!(
+                name.contains("AES_128_GCM") || name.contains("AES_256_GCM"),
+                "{name}"
+            );
+        }
+        assert!(p
+            .cipher_suites
+            .iter()
+            .any(|s| s.suite() == rustls::CipherSuite::TLS13_AES_128_GCM_SHA256));
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(vec![0x30, 0x00].into());
+        assert!(p.key_provider.load_private_key(key).is_err());
+        assert!(p.kx_groups.iter().any(|g| g.name() == rustls::NamedGroup::X25519));
+    }
 
     #[test]
     fn pin_parsing() {

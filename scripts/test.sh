@@ -17,7 +17,7 @@ run "rustfmt" cargo fmt --all -- --check
 run "clippy" cargo clippy --workspace --all-targets -- -D warnings
 run "rust tests" cargo test --workspace
 run "camera build" cargo clippy -p enroll-cli --features camera -- -D warnings
-run "demo" ./target/debug/enroll demo --with token
+run "demo" "${CARGO_TARGET_DIR:-target}/debug/enroll" demo --with token
 run "kotlin (jvm)" bindings/tests/run-kotlin.sh
 run "python ffi" bindings/tests/run-python.sh
 

@@ -1216,6 +1216,19 @@ impl Inserted {
     }
 }
 
+/// Identifiers of one stored bulk device: row id, IMEI, serial number, normalised manufacturer.
+type StoredIdentifiers = (i64, Option<u64>, Option<String>, Option<String>);
+
+/// The identifiers of every stored bulk device, by row id.
+fn stored_identifiers(c: &Connection) -> rusqlite::Result<Vec<StoredIdentifiers>> {
+    let mut st = c.prepare("SELECT id, imei, serial, manufacturer_norm FROM bulk_devices ORDER BY id")?;
+    let rows = st.query_map([], |r| {
+        let imei = r.get::<_, Option<i64>>(1)?.and_then(|n| u64::try_from(n).ok());
+        Ok((r.get(0)?, imei, r.get(2)?, r.get(3)?))
+    })?;
+    rows.collect()
+}
+
 /// The deferred duplicate check: reads every row of `bulk_devices` (existing devices first,
 /// then this import's rows in file order) into a [`Dedupe`], reporting each duplicate of this
 /// import at its line. Returns the filled [`Dedupe`], ready to check the rest of the file.
@@ -1232,23 +1245,11 @@ fn find_duplicates(
     }
     let mut dedupe = Dedupe::with_capacity(capacity);
     let mut found = Vec::new();
-    let mut existing = Vec::new();
-    {
-        let mut st = c.prepare("SELECT id, imei, serial, manufacturer_norm FROM bulk_devices ORDER BY id")?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let imei = r.get::<_, Option<i64>>(1)?.and_then(|n| u64::try_from(n).ok());
-            let serial: Option<String> = r.get(2)?;
-            let norm: Option<String> = r.get(3)?;
-            match inserted.line_of(id) {
-                None => existing.push((id, imei, serial, norm)),
-                Some(line) => found.push((line, imei, serial, norm)),
-            }
+    for (id, imei, serial, norm) in stored_identifiers(c)? {
+        match inserted.line_of(id) {
+            None => dedupe.existing(id, imei, serial.as_deref(), norm.as_deref()),
+            Some(line) => found.push((line, imei, serial, norm)),
         }
-    }
-    for (id, imei, serial, norm) in &existing {
-        dedupe.existing(*id, *imei, serial.as_deref(), norm.as_deref());
     }
     found.sort_unstable_by_key(|(line, ..)| *line);
     let mut refused = Vec::new();
@@ -1380,13 +1381,8 @@ pub fn import_csv<R: Read>(
     let mut dedupe = Dedupe::with_capacity(if deferred.is_some() { 0 } else { capacity });
     if rebuild {
         if deferred.is_none() {
-            let mut st = c.prepare("SELECT id, imei, serial, manufacturer_norm FROM bulk_devices")?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let imei = r.get::<_, Option<i64>>(1)?.and_then(|n| u64::try_from(n).ok());
-                let serial: Option<String> = r.get(2)?;
-                let norm: Option<String> = r.get(3)?;
-                dedupe.existing(r.get(0)?, imei, serial.as_deref(), norm.as_deref());
+            for (id, imei, serial, norm) in stored_identifiers(c)? {
+                dedupe.existing(id, imei, serial.as_deref(), norm.as_deref());
             }
         }
         // The profile index stays: this import appends to it (one profile, rising ids).

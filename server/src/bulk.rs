@@ -2135,30 +2135,20 @@ mod tests {
         };
         let listed: Vec<(u64, &str)> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
         assert_eq!(r.error_count, 8, "{listed:?}");
-        assert!(
-            listed[0].0 == 12_002 && listed[0].1.contains("\"One\""),
-            "{listed:?}"
-        );
-        assert!(
-            listed[1].0 == 12_003 && listed[1].1.contains("line 5"),
-            "{listed:?}"
-        );
-        assert!(
-            listed[2].0 == 12_004 && listed[2].1.contains("manufacturer"),
-            "{listed:?}"
-        );
-        assert!(
-            listed[3].0 == 12_005 && listed[3].1.contains("line 6"),
-            "{listed:?}"
-        );
-        assert!(
-            listed[4].0 == 12_006 && listed[4].1.contains("Samsung KME"),
-            "{listed:?}"
-        );
-        assert!(
-            listed[5].0 == 12_007 && listed[5].1.contains("line 2"),
-            "{listed:?}"
-        );
+        let expected = [
+            (12_002, "\"One\""),
+            (12_003, "line 5"),
+            (12_004, "manufacturer"),
+            (12_005, "line 6"),
+            (12_006, "Samsung KME"),
+            (12_007, "line 2"),
+        ];
+        for (i, (line, fragment)) in expected.into_iter().enumerate() {
+            assert!(
+                listed[i].0 == line && listed[i].1.contains(fragment),
+                "{listed:?}"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use crate::error::EnrollError;
 use crate::platform::{self, Clock, DeviceInfo, ProfileInstaller, SecureStore};
-use crate::runtime::{on_runtime, runtime};
+use crate::runtime::{on_runtime, spawn_boxed};
 use enroll_core::agent::state::EnrollmentStatus;
 use enroll_core::protocol::{DeviceAction as CoreAction, DeviceState as CoreDeviceState};
 use std::collections::HashMap;
@@ -409,14 +409,14 @@ impl EnrollClient {
     /// observer always sees the latest state).
     pub fn observe(&self, observer: Arc<dyn EnrollmentObserver>) -> Result<Arc<TaskHandle>, EnrollError> {
         let mut rx = self.inner.subscribe();
-        let task = runtime()?.spawn(async move {
+        let task = spawn_boxed(Box::pin(async move {
             let first = rx.borrow_and_update().clone();
             observer.on_state(first.into());
             while rx.changed().await.is_ok() {
                 let next = rx.borrow_and_update().clone();
                 observer.on_state(next.into());
             }
-        });
+        }))?;
         Ok(Arc::new(TaskHandle::new(task.abort_handle())))
     }
 }

@@ -6,6 +6,7 @@
 //!   re-enroll; persisted after every transition;
 //! - [`client`]: the HTTPS protocol client (limits, retries, clock skew);
 //! - [`credentials`]: token, one-time PIN, username + password;
+//! - [`asn1`]: a small strict DER reader for certificates and CMS;
 //! - [`profile`]: CMS signature and required-key checks of `.mobileconfig` profiles;
 //! - [`platform`]: the traits the app implements (secure store, profile installer, device
 //!   info, clock), with in-memory versions in [`fakes`];
@@ -16,6 +17,7 @@
 //! The mobile bindings (`enroll-ffi`) wrap this crate thinly.
 
 pub mod agent;
+pub mod asn1;
 pub mod client;
 pub mod credentials;
 pub mod error;

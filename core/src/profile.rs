@@ -16,11 +16,8 @@
 //!
 //! The window itself is checked by the state machine against skew-corrected time.
 
-use der::asn1::{OctetString, SetOfVec};
-use der::oid::ObjectIdentifier;
-use der::{Decode, Encode};
+use crate::asn1::{self, oid, tag, Certificate, DerError, Reader, Tlv};
 use std::io::Cursor;
-use x509_cert::Certificate;
 
 /// Largest signed profile accepted.
 pub const MAX_PROFILE_BYTES: usize = 256 * 1024;
@@ -28,23 +25,8 @@ pub const MAX_PROFILE_BYTES: usize = 256 * 1024;
 pub const MAX_PLIST_DEPTH: usize = 32;
 /// Longest certificate chain followed.
 const MAX_CHAIN: usize = 4;
-
-const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
-const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
-const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-const ID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
-const ID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
-const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
-const SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+/// Most certificates read from one message.
+const MAX_CERTIFICATES: usize = 16;
 
 /// Why a profile was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +71,12 @@ pub enum ProfileError {
     },
 }
 
+impl From<DerError> for ProfileError {
+    fn from(e: DerError) -> Self {
+        ProfileError::NotSigned(e.to_string())
+    }
+}
+
 /// A profile whose signature and required keys were checked.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerifiedProfile {
@@ -122,101 +110,93 @@ impl std::fmt::Debug for VerifiedProfile {
     }
 }
 
-fn digest_alg(oid: &ObjectIdentifier) -> Result<&'static ring::digest::Algorithm, ProfileError> {
-    match *oid {
-        ID_SHA256 => Ok(&ring::digest::SHA256),
-        ID_SHA384 => Ok(&ring::digest::SHA384),
-        ID_SHA512 => Ok(&ring::digest::SHA512),
-        _ => Err(ProfileError::Unsupported(format!("digest algorithm {oid}"))),
+/// An OID for error messages.
+fn show_oid(bytes: &[u8]) -> String {
+    asn1::oid_to_string(bytes).unwrap_or_else(|| "(malformed OID)".into())
+}
+
+fn digest_alg(oid: &[u8]) -> Result<&'static ring::digest::Algorithm, ProfileError> {
+    match oid {
+        oid::SHA256 => Ok(&ring::digest::SHA256),
+        oid::SHA384 => Ok(&ring::digest::SHA384),
+        oid::SHA512 => Ok(&ring::digest::SHA512),
+        _ => Err(ProfileError::Unsupported(format!(
+            "digest algorithm {}",
+            show_oid(oid)
+        ))),
     }
 }
 
-/// Picks the ring verification algorithm for a signature algorithm and a key.
+/// Picks the ring verification algorithm for a signature algorithm and a key, and verifies.
 fn verify_signature(
-    sig_alg: &ObjectIdentifier,
-    digest: Option<&ObjectIdentifier>,
-    spki: &spki::SubjectPublicKeyInfoOwned,
+    sig_alg: &[u8],
+    digest: Option<&[u8]>,
+    key: &Certificate<'_>,
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), ProfileError> {
     use ring::signature as sig;
-    let key_alg = spki.algorithm.oid;
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-    let hash = match *sig_alg {
-        ECDSA_SHA256 | SHA256_RSA => ID_SHA256,
-        ECDSA_SHA384 | SHA384_RSA => ID_SHA384,
-        SHA512_RSA => ID_SHA512,
+    let hash = match sig_alg {
+        oid::ECDSA_SHA256 | oid::SHA256_RSA => oid::SHA256,
+        oid::ECDSA_SHA384 | oid::SHA384_RSA => oid::SHA384,
+        oid::SHA512_RSA => oid::SHA512,
         // CMS allows the bare key algorithm, with the digest from `digestAlgorithm`.
-        ID_EC_PUBLIC_KEY | RSA_ENCRYPTION => {
-            *digest.ok_or_else(|| ProfileError::Unsupported("digest".into()))?
+        oid::EC_PUBLIC_KEY | oid::RSA_ENCRYPTION => {
+            digest.ok_or_else(|| ProfileError::Unsupported("digest".into()))?
         }
-        other => return Err(ProfileError::Unsupported(format!("signature algorithm {other}"))),
-    };
-    let alg: &dyn sig::VerificationAlgorithm = match (key_alg, curve, hash) {
-        (ID_EC_PUBLIC_KEY, Some(SECP256R1), ID_SHA256) => &sig::ECDSA_P256_SHA256_ASN1,
-        (ID_EC_PUBLIC_KEY, Some(SECP256R1), ID_SHA384) => &sig::ECDSA_P256_SHA384_ASN1,
-        (ID_EC_PUBLIC_KEY, Some(SECP384R1), ID_SHA256) => &sig::ECDSA_P384_SHA256_ASN1,
-        (ID_EC_PUBLIC_KEY, Some(SECP384R1), ID_SHA384) => &sig::ECDSA_P384_SHA384_ASN1,
-        (RSA_ENCRYPTION, _, ID_SHA256) => &sig::RSA_PKCS1_2048_8192_SHA256,
-        (RSA_ENCRYPTION, _, ID_SHA384) => &sig::RSA_PKCS1_2048_8192_SHA384,
-        (RSA_ENCRYPTION, _, ID_SHA512) => &sig::RSA_PKCS1_2048_8192_SHA512,
-        _ => {
+        other => {
             return Err(ProfileError::Unsupported(format!(
-                "key {key_alg} with hash {hash}"
+                "signature algorithm {}",
+                show_oid(other)
             )))
         }
     };
-    let key = spki.subject_public_key.raw_bytes();
-    sig::UnparsedPublicKey::new(alg, key)
+    let alg: &dyn sig::VerificationAlgorithm = match (key.key_algorithm, key.key_curve, hash) {
+        (oid::EC_PUBLIC_KEY, Some(oid::SECP256R1), oid::SHA256) => &sig::ECDSA_P256_SHA256_ASN1,
+        (oid::EC_PUBLIC_KEY, Some(oid::SECP256R1), oid::SHA384) => &sig::ECDSA_P256_SHA384_ASN1,
+        (oid::EC_PUBLIC_KEY, Some(oid::SECP384R1), oid::SHA256) => &sig::ECDSA_P384_SHA256_ASN1,
+        (oid::EC_PUBLIC_KEY, Some(oid::SECP384R1), oid::SHA384) => &sig::ECDSA_P384_SHA384_ASN1,
+        (oid::RSA_ENCRYPTION, _, oid::SHA256) => &sig::RSA_PKCS1_2048_8192_SHA256,
+        (oid::RSA_ENCRYPTION, _, oid::SHA384) => &sig::RSA_PKCS1_2048_8192_SHA384,
+        (oid::RSA_ENCRYPTION, _, oid::SHA512) => &sig::RSA_PKCS1_2048_8192_SHA512,
+        _ => {
+            return Err(ProfileError::Unsupported(format!(
+                "key {} with hash {}",
+                show_oid(key.key_algorithm),
+                show_oid(hash)
+            )))
+        }
+    };
+    sig::UnparsedPublicKey::new(alg, key.public_key)
         .verify(message, signature)
         .map_err(|_| ProfileError::BadSignature)
 }
 
-fn cert_valid_at(cert: &Certificate, now: i64) -> bool {
-    let validity = &cert.tbs_certificate.validity;
-    let secs = |t: &x509_cert::time::Time| i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
+fn cert_valid_at(cert: &Certificate<'_>, now: i64) -> bool {
     // Five minutes of tolerance for device clocks.
-    secs(&validity.not_before) - 300 <= now && now <= secs(&validity.not_after) + 300
+    cert.not_before.saturating_sub(300) <= now && now <= cert.not_after.saturating_add(300)
 }
 
 /// Checks that `cert` was signed by `issuer`'s key.
-fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
-    if cert.tbs_certificate.issuer != issuer.tbs_certificate.subject {
-        return false;
-    }
-    let Ok(tbs) = cert.tbs_certificate.to_der() else {
-        return false;
-    };
-    let Some(signature) = cert.signature.as_bytes() else {
-        return false;
-    };
-    verify_signature(
-        &cert.signature_algorithm.oid,
-        None,
-        &issuer.tbs_certificate.subject_public_key_info,
-        &tbs,
-        signature,
-    )
-    .is_ok()
+fn issued_by(cert: &Certificate<'_>, issuer: &Certificate<'_>) -> bool {
+    cert.issuer == issuer.subject
+        && verify_signature(cert.signature_algorithm, None, issuer, cert.tbs, cert.signature).is_ok()
 }
 
-/// Chains `signer` to an anchor, through the certificates of the message.
+/// Chains `signer` to an anchor, through the certificates of the message. Intermediates must
+/// be CAs (`basicConstraints` with `cA`); anchors are trusted as configured.
 fn chain_to_anchor(
-    signer: &Certificate,
-    pool: &[Certificate],
-    anchors: &[Certificate],
+    signer: &Certificate<'_>,
+    pool: &[Certificate<'_>],
+    anchors: &[Certificate<'_>],
     now: i64,
 ) -> Result<(), ProfileError> {
-    let mut current = signer.clone();
+    let mut current = signer;
     for _ in 0..MAX_CHAIN {
-        if anchors.iter().any(|a| a == &current) && cert_valid_at(&current, now) {
+        if anchors.iter().any(|a| a.raw == current.raw) && cert_valid_at(current, now) {
             return Ok(());
         }
-        if let Some(anchor) = anchors.iter().find(|a| issued_by(&current, a)) {
+        if let Some(anchor) = anchors.iter().find(|a| issued_by(current, a)) {
             if !cert_valid_at(anchor, now) {
                 return Err(ProfileError::UntrustedSigner(
                     "the trusted CA is outside its validity dates".into(),
@@ -224,8 +204,16 @@ fn chain_to_anchor(
             }
             return Ok(());
         }
-        match pool.iter().find(|c| *c != &current && issued_by(&current, c)) {
-            Some(next) if cert_valid_at(next, now) => current = next.clone(),
+        match pool
+            .iter()
+            .find(|c| c.raw != current.raw && issued_by(current, c))
+        {
+            Some(next) if !next.is_ca => {
+                return Err(ProfileError::UntrustedSigner(
+                    "an intermediate certificate is not a CA".into(),
+                ))
+            }
+            Some(next) if cert_valid_at(next, now) => current = next,
             Some(_) => {
                 return Err(ProfileError::UntrustedSigner(
                     "an intermediate is outside its validity dates".into(),
@@ -235,6 +223,117 @@ fn chain_to_anchor(
         }
     }
     Err(ProfileError::UntrustedSigner("no chain to a trusted CA".into()))
+}
+
+/// The `SignerInfo` fields the agent uses (RFC 5652 5.3).
+struct SignerInfo<'a> {
+    issuer: &'a [u8],
+    serial: &'a [u8],
+    digest_algorithm: &'a [u8],
+    /// The `[0] IMPLICIT` signed attributes, as received.
+    signed_attrs: Option<Tlv<'a>>,
+    signature_algorithm: &'a [u8],
+    signature: &'a [u8],
+}
+
+/// `SignedData` as the agent reads it: id-data content, certificates, one signer.
+struct SignedData<'a> {
+    content: &'a [u8],
+    certificates: Vec<Certificate<'a>>,
+    signer: SignerInfo<'a>,
+}
+
+fn parse_signed_data(der_bytes: &[u8]) -> Result<SignedData<'_>, ProfileError> {
+    let info = asn1::single(der_bytes, tag::SEQUENCE, "ContentInfo")?;
+    let mut r = info.reader();
+    let content_type = r.expect(tag::OID, "contentType")?.value;
+    if content_type != oid::SIGNED_DATA {
+        return Err(ProfileError::NotSigned(format!(
+            "content type {}",
+            show_oid(content_type)
+        )));
+    }
+    let explicit = r.expect(tag::context(0), "content")?;
+    r.finish("ContentInfo")?;
+    let signed = asn1::single(explicit.value, tag::SEQUENCE, "SignedData")?;
+    let mut sd = signed.reader();
+    sd.expect(tag::INTEGER, "version")?;
+    sd.expect(tag::SET, "digestAlgorithms")?;
+
+    let mut encap = sd.expect(tag::SEQUENCE, "encapContentInfo")?.reader();
+    if encap.expect(tag::OID, "eContentType")?.value != oid::DATA {
+        return Err(ProfileError::Unsupported(
+            "encapsulated content is not id-data".into(),
+        ));
+    }
+    let econtent = encap
+        .optional(tag::context(0), "eContent")?
+        .ok_or_else(|| ProfileError::Unsupported("detached signature".into()))?;
+    encap.finish("encapContentInfo")?;
+    let content = asn1::single(econtent.value, tag::OCTET_STRING, "eContent")?.value;
+
+    let mut certificates = Vec::new();
+    if let Some(set) = sd.optional(tag::context(0), "certificates")? {
+        let mut certs = set.reader();
+        while !certs.is_empty() {
+            let choice = certs.any("certificates")?;
+            // Other certificate formats (attribute certificates, …) are not used here.
+            if choice.tag == tag::SEQUENCE {
+                if certificates.len() == MAX_CERTIFICATES {
+                    return Err(ProfileError::Unsupported(format!(
+                        "more than {MAX_CERTIFICATES} certificates"
+                    )));
+                }
+                certificates.push(Certificate::parse(choice.raw)?);
+            }
+        }
+    }
+    sd.optional(tag::context(1), "crls")?;
+    let signer_infos = sd.expect(tag::SET, "signerInfos")?;
+    sd.finish("SignedData")?;
+
+    let mut infos = signer_infos.reader();
+    if infos.is_empty() {
+        return Err(ProfileError::MissingSignature("no signer".into()));
+    }
+    let info = infos.expect(tag::SEQUENCE, "SignerInfo")?;
+    if !infos.is_empty() {
+        return Err(ProfileError::Unsupported("more than one signer".into()));
+    }
+    Ok(SignedData {
+        content,
+        certificates,
+        signer: parse_signer_info(&info)?,
+    })
+}
+
+fn parse_signer_info<'a>(info: &Tlv<'a>) -> Result<SignerInfo<'a>, ProfileError> {
+    let mut si = info.reader();
+    si.expect(tag::INTEGER, "SignerInfo version")?;
+    let sid = si.any("sid")?;
+    if sid.tag != tag::SEQUENCE {
+        return Err(ProfileError::Unsupported(
+            "signer identified by key identifier".into(),
+        ));
+    }
+    let mut iasn = sid.reader();
+    let issuer = iasn.expect(tag::SEQUENCE, "sid issuer")?.raw;
+    let serial = iasn.expect(tag::INTEGER, "sid serialNumber")?.value;
+    iasn.finish("sid")?;
+    let digest_algorithm = asn1::algorithm(&mut si, "digestAlgorithm")?.oid;
+    let signed_attrs = si.optional(tag::context(0), "signedAttrs")?;
+    let signature_algorithm = asn1::algorithm(&mut si, "signatureAlgorithm")?.oid;
+    let signature = si.expect(tag::OCTET_STRING, "signature")?.value;
+    si.optional(tag::context(1), "unsignedAttrs")?;
+    si.finish("SignerInfo")?;
+    Ok(SignerInfo {
+        issuer,
+        serial,
+        digest_algorithm,
+        signed_attrs,
+        signature_algorithm,
+        signature,
+    })
 }
 
 /// Verifies the CMS signature and returns the signed content (the plist bytes).
@@ -248,49 +347,11 @@ pub fn verify_cms(
     if der_bytes.len() > MAX_PROFILE_BYTES {
         return Err(ProfileError::TooLarge);
     }
-    let info = cms::content_info::ContentInfo::from_der(der_bytes)
-        .map_err(|e| ProfileError::NotSigned(e.to_string()))?;
-    if info.content_type != ID_SIGNED_DATA {
-        return Err(ProfileError::NotSigned(format!(
-            "content type {}",
-            info.content_type
-        )));
-    }
-    let signed: cms::signed_data::SignedData = info
-        .content
-        .decode_as()
-        .map_err(|e| ProfileError::NotSigned(e.to_string()))?;
-    if signed.encap_content_info.econtent_type != ID_DATA {
-        return Err(ProfileError::Unsupported(
-            "encapsulated content is not id-data".into(),
-        ));
-    }
-    let content = signed
-        .encap_content_info
-        .econtent
-        .as_ref()
-        .ok_or_else(|| ProfileError::Unsupported("detached signature".into()))?
-        .decode_as::<OctetString>()
-        .map_err(|e| ProfileError::NotSigned(e.to_string()))?
-        .into_bytes();
-
-    let pool: Vec<Certificate> = signed
-        .certificates
-        .as_ref()
-        .map(|set| {
-            set.0
-                .iter()
-                .filter_map(|c| match c {
-                    cms::cert::CertificateChoices::Certificate(cert) => Some(cert.clone()),
-                    cms::cert::CertificateChoices::Other(_) => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let anchors: Vec<Certificate> = anchors
+    let signed = parse_signed_data(der_bytes)?;
+    let anchors: Vec<Certificate<'_>> = anchors
         .iter()
         .map(|a| {
-            Certificate::from_der(a)
+            Certificate::parse(a)
                 .map_err(|_| ProfileError::UntrustedSigner("a trust anchor is not valid DER".into()))
         })
         .collect::<Result<_, _>>()?;
@@ -300,82 +361,84 @@ pub fn verify_cms(
         ));
     }
 
-    let signers: Vec<&cms::signed_data::SignerInfo> = signed.signer_infos.0.iter().collect();
-    let signer_info = match signers.as_slice() {
-        [one] => *one,
-        [] => return Err(ProfileError::MissingSignature("no signer".into())),
-        _ => return Err(ProfileError::Unsupported("more than one signer".into())),
-    };
-    let signer_cert = match &signer_info.sid {
-        cms::signed_data::SignerIdentifier::IssuerAndSerialNumber(iasn) => pool.iter().find(|c| {
-            c.tbs_certificate.issuer == iasn.issuer && c.tbs_certificate.serial_number == iasn.serial_number
-        }),
-        cms::signed_data::SignerIdentifier::SubjectKeyIdentifier(_) => {
-            return Err(ProfileError::Unsupported(
-                "signer identified by key identifier".into(),
-            ))
-        }
-    }
-    .ok_or_else(|| ProfileError::MissingSignature("signer certificate not in the message".into()))?;
+    let signer_info = &signed.signer;
+    let signer_cert = signed
+        .certificates
+        .iter()
+        .find(|c| c.issuer == signer_info.issuer && c.serial == signer_info.serial)
+        .ok_or_else(|| ProfileError::MissingSignature("signer certificate not in the message".into()))?;
 
     if !cert_valid_at(signer_cert, now) {
         return Err(ProfileError::SignerExpired);
     }
-    chain_to_anchor(signer_cert, &pool, &anchors, now)?;
+    chain_to_anchor(signer_cert, &signed.certificates, &anchors, now)?;
 
-    let digest_oid = signer_info.digest_alg.oid;
-    let alg = digest_alg(&digest_oid)?;
-    let digest = ring::digest::digest(alg, &content);
+    let alg = digest_alg(signer_info.digest_algorithm)?;
+    let digest = ring::digest::digest(alg, signed.content);
     let signed_bytes = match &signer_info.signed_attrs {
         Some(attrs) => {
             check_signed_attrs(attrs, digest.as_ref())?;
-            // The signature covers the DER of the attributes as a SET OF (tag 0x31).
-            let set: &SetOfVec<x509_cert::attr::Attribute> = attrs;
-            set.to_der().map_err(|e| ProfileError::NotSigned(e.to_string()))?
+            // The signature covers the attributes as a SET OF (tag 0x31), not as the
+            // [0] IMPLICIT element they are inside SignerInfo: same bytes, other tag.
+            let mut bytes = attrs.raw.to_vec();
+            bytes[0] = tag::SET;
+            bytes
         }
-        None => content.clone(),
+        None => signed.content.to_vec(),
     };
     verify_signature(
-        &signer_info.signature_algorithm.oid,
-        Some(&digest_oid),
-        &signer_cert.tbs_certificate.subject_public_key_info,
+        signer_info.signature_algorithm,
+        Some(signer_info.digest_algorithm),
+        signer_cert,
         &signed_bytes,
-        signer_info.signature.as_bytes(),
+        signer_info.signature,
     )?;
-    Ok((content, signer_cert.tbs_certificate.subject.to_string()))
+    Ok((signed.content.to_vec(), signer_cert.subject_string()))
 }
 
-fn check_signed_attrs(
-    attrs: &SetOfVec<x509_cert::attr::Attribute>,
-    digest: &[u8],
-) -> Result<(), ProfileError> {
+/// The single value of a signed attribute.
+fn single_value<'a>(values: &Tlv<'a>, name: &str) -> Result<Tlv<'a>, ProfileError> {
+    let mut r: Reader<'a> = values.reader();
+    let value = r.any("attribute value")?;
+    if !r.is_empty() {
+        return Err(ProfileError::MissingSignature(format!(
+            "{name} must have one value"
+        )));
+    }
+    Ok(value)
+}
+
+fn check_signed_attrs(attrs: &Tlv<'_>, digest: &[u8]) -> Result<(), ProfileError> {
     let mut digest_ok = false;
     let mut type_ok = false;
-    for attr in attrs.iter() {
-        let values: Vec<_> = attr.values.iter().collect();
-        if attr.oid == ID_MESSAGE_DIGEST {
-            let [value] = values.as_slice() else {
+    let mut r = attrs.reader();
+    while !r.is_empty() {
+        let mut attr = r.expect(tag::SEQUENCE, "signed attribute")?.reader();
+        let id = attr.expect(tag::OID, "attribute type")?.value;
+        let values = attr.expect(tag::SET, "attribute values")?;
+        attr.finish("signed attribute")?;
+        if id == oid::MESSAGE_DIGEST {
+            if digest_ok {
                 return Err(ProfileError::MissingSignature(
-                    "messageDigest must have one value".into(),
+                    "two messageDigest attributes".into(),
                 ));
-            };
-            let got = value
-                .decode_as::<OctetString>()
-                .map_err(|_| ProfileError::DigestMismatch)?;
-            if !crate::secret::ct_eq(got.as_bytes(), digest) {
+            }
+            let value = single_value(&values, "messageDigest")?;
+            if value.tag != tag::OCTET_STRING || !crate::secret::ct_eq(value.value, digest) {
                 return Err(ProfileError::DigestMismatch);
             }
             digest_ok = true;
-        } else if attr.oid == ID_CONTENT_TYPE {
-            let [value] = values.as_slice() else {
+        } else if id == oid::CONTENT_TYPE {
+            if type_ok {
                 return Err(ProfileError::MissingSignature(
-                    "contentType must have one value".into(),
+                    "two contentType attributes".into(),
                 ));
-            };
-            let oid = value
-                .decode_as::<ObjectIdentifier>()
-                .map_err(|_| ProfileError::Unsupported("contentType".into()))?;
-            if oid != ID_DATA {
+            }
+            let value = single_value(&values, "contentType")?;
+            if value.tag != tag::OID {
+                return Err(ProfileError::Unsupported("contentType".into()));
+            }
+            if value.value != oid::DATA {
                 return Err(ProfileError::Unsupported(
                     "signed contentType is not id-data".into(),
                 ));

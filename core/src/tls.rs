@@ -5,7 +5,6 @@
 //! after the normal chain and hostname verification, never instead of it.
 
 use base64::Engine as _;
-use der::{Decode, Encode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -41,13 +40,8 @@ impl SpkiPin {
 
     /// The pin of a DER certificate's public key.
     pub fn of_certificate(cert_der: &[u8]) -> Result<Self, TlsError> {
-        let cert = x509_cert::Certificate::from_der(cert_der).map_err(|_| TlsError::BadCertificate)?;
-        let spki = cert
-            .tbs_certificate
-            .subject_public_key_info
-            .to_der()
-            .map_err(|_| TlsError::BadCertificate)?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, &spki);
+        let cert = crate::asn1::Certificate::parse(cert_der).map_err(|_| TlsError::BadCertificate)?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, cert.spki);
         let mut out = [0u8; 32];
         out.copy_from_slice(digest.as_ref());
         Ok(SpkiPin(out))
@@ -127,7 +121,7 @@ pub fn parse_certificates(data: &[u8]) -> Result<Vec<Vec<u8>>, TlsError> {
             let der = base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
                 .map_err(|_| TlsError::BadCertificate)?;
-            x509_cert::Certificate::from_der(&der).map_err(|_| TlsError::BadCertificate)?;
+            crate::asn1::Certificate::parse(&der).map_err(|_| TlsError::BadCertificate)?;
             out.push(der);
             rest = &after[end..];
         }
@@ -136,7 +130,7 @@ pub fn parse_certificates(data: &[u8]) -> Result<Vec<Vec<u8>>, TlsError> {
         }
         Ok(out)
     } else {
-        x509_cert::Certificate::from_der(data).map_err(|_| TlsError::BadCertificate)?;
+        crate::asn1::Certificate::parse(data).map_err(|_| TlsError::BadCertificate)?;
         Ok(vec![data.to_vec()])
     }
 }

@@ -9,4 +9,5 @@ mod bulk;
 mod crash;
 mod flows;
 mod hostile;
+mod profile_cms;
 mod support;

@@ -9,6 +9,7 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # libclang for bindgen in the `camera` feature (nokhwa → V4L2 bindings), checked by test.sh
 { ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so >/dev/null 2>&1; } || need_apt+=(libclang-dev)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)  # only for the bulk-import benchmark
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # CMS interoperability tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -137,3 +137,151 @@ fn every_corruption_of_a_signed_profile_is_refused() {
     }
     assert!(accepted < signed.len() / 2, "{accepted} corruptions accepted");
 }
+
+/// Runs `openssl` with `args` in `dir`; panics with its stderr on failure.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed by scripts/setup.sh");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn openssl_verifies_what_the_server_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::ephemeral(&[]).unwrap();
+    let content = plist();
+    std::fs::write(dir.path().join("ca.pem"), pki.ca_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("signed.der"),
+        pki.signer().sign(&content).unwrap(),
+    )
+    .unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "signed.der",
+            "-CAfile",
+            "ca.pem",
+            "-purpose",
+            "any",
+            "-out",
+            "content",
+        ],
+    );
+    assert_eq!(std::fs::read(dir.path().join("content")).unwrap(), content);
+}
+
+#[test]
+fn the_agent_verifies_what_openssl_signs() {
+    let content = plist();
+    // EC P-256 and P-384 and RSA signers, each issued by its own CA; with and without signed
+    // attributes (without, the signature covers the content itself).
+    for (key_args, hash) in [
+        (
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"][..],
+            "sha256",
+        ),
+        (
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"][..],
+            "sha384",
+        ),
+        (&["-newkey", "rsa:2048"][..], "sha256"),
+        (&["-newkey", "rsa:2048"][..], "sha512"),
+    ] {
+        for with_attributes in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            std::fs::write(d.join("content"), &content).unwrap();
+            let mut ca = vec!["req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=OpenSSL CA"];
+            ca.extend_from_slice(key_args);
+            ca.extend_from_slice(&["-keyout", "ca.key", "-out", "ca.pem"]);
+            openssl(d, &ca);
+            let mut req = vec!["req", "-new", "-nodes", "-subj", "/O=Example/CN=OpenSSL signer"];
+            req.extend_from_slice(key_args);
+            req.extend_from_slice(&["-keyout", "signer.key", "-out", "signer.csr"]);
+            openssl(d, &req);
+            openssl(
+                d,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "signer.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-days",
+                    "1",
+                    "-set_serial",
+                    "4242",
+                    "-out",
+                    "signer.pem",
+                ],
+            );
+            let mut sign = vec![
+                "cms",
+                "-sign",
+                "-binary",
+                "-nodetach",
+                "-outform",
+                "DER",
+                "-md",
+                hash,
+                "-in",
+                "content",
+                "-signer",
+                "signer.pem",
+                "-inkey",
+                "signer.key",
+                "-certfile",
+                "ca.pem",
+                "-out",
+                "signed.der",
+            ];
+            if !with_attributes {
+                sign.push("-noattr");
+            }
+            openssl(d, &sign);
+
+            let signed = std::fs::read(d.join("signed.der")).unwrap();
+            let ca_pem = std::fs::read(d.join("ca.pem")).unwrap();
+            let anchors = enroll_core::tls::parse_certificates(&ca_pem).unwrap();
+            let case = format!("{key_args:?} {hash} attributes={with_attributes}");
+            let (got, signer) =
+                verify_cms(&signed, &anchors, now()).unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(got, content, "{case}");
+            assert_eq!(signer, "CN=OpenSSL signer,O=Example", "{case}");
+
+            // The same message with another CA as the anchor, and with the content altered.
+            let (other, _) = chain(true);
+            assert!(matches!(
+                verify_cms(&signed, &[other], now()),
+                Err(ProfileError::UntrustedSigner(_))
+            ));
+            let mut tampered = signed.clone();
+            let at = tampered.windows(13).position(|w| w == b"Configuration").unwrap();
+            tampered[at] = b'K';
+            let err = verify_cms(&tampered, &anchors, now()).unwrap_err();
+            let expected = if with_attributes {
+                ProfileError::DigestMismatch
+            } else {
+                ProfileError::BadSignature
+            };
+            assert_eq!(err, expected, "{case}");
+        }
+    }
+}

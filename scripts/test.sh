@@ -14,6 +14,7 @@ run() {
 }
 
 run "rustfmt" cargo fmt --all -- --check
+run "rustfmt (size floor)" cargo fmt --manifest-path scripts/size-floor/Cargo.toml -- --check
 run "clippy" cargo clippy --workspace --all-targets -- -D warnings
 run "rust tests" cargo test --workspace
 run "camera build" cargo clippy -p enroll-cli --features camera -- -D warnings
@@ -25,7 +26,7 @@ echo
 echo "=== summary"
 passed=0; failed=0
 for i in "${!names[@]}"; do
-  printf '%-14s %s\n' "${names[$i]}" "${results[$i]}"
+  printf '%-22s %s\n' "${names[$i]}" "${results[$i]}"
   if [ "${results[$i]}" = ok ]; then passed=$((passed+1)); else failed=$((failed+1)); fi
 done
 echo "suites: $passed passed, $failed failed"

@@ -29,14 +29,21 @@ impl std::fmt::Display for FloorError {
 impl std::error::Error for FloorError {}
 
 fn failed(e: impl std::fmt::Display) -> FloorError {
-    FloorError::Failed { detail: e.to_string() }
+    FloorError::Failed {
+        detail: e.to_string(),
+    }
 }
 
 /// GETs `url` over HTTPS (no trusted roots: the floor only needs the code linked).
 #[uniffi::export]
 pub async fn fetch(url: String) -> Result<String, FloorError> {
     let runtime = RUNTIME
-        .get_or_init(|| tokio::runtime::Builder::new_multi_thread().enable_all().build().ok())
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .ok()
+        })
         .as_ref()
         .ok_or_else(|| failed("no runtime"))?;
     let task = runtime.spawn(async move {
@@ -61,9 +68,15 @@ pub async fn fetch(url: String) -> Result<String, FloorError> {
 #[uniffi::export]
 pub fn scan(luma: Vec<u8>, width: u32, height: u32) -> Option<String> {
     let mut hints = rxing::DecodeHints::default().with(rxing::DecodeHintValue::TryHarder(true));
-    rxing::helpers::detect_in_luma_with_hints(luma, width, height, Some(rxing::BarcodeFormat::QR_CODE), &mut hints)
-        .ok()
-        .map(|r| r.getText().to_owned())
+    rxing::helpers::detect_in_luma_with_hints(
+        luma,
+        width,
+        height,
+        Some(rxing::BarcodeFormat::QR_CODE),
+        &mut hints,
+    )
+    .ok()
+    .map(|r| r.getText().to_owned())
 }
 
 /// Counts the top-level keys of a plist.
@@ -72,7 +85,10 @@ pub fn scan(luma: Vec<u8>, width: u32, height: u32) -> Option<String> {
 pub fn plist_keys(data: Vec<u8>) -> u32 {
     plist::Value::from_reader(std::io::Cursor::new(data))
         .ok()
-        .and_then(|v| v.as_dictionary().map(|d| u32::try_from(d.len()).unwrap_or(u32::MAX)))
+        .and_then(|v| {
+            v.as_dictionary()
+                .map(|d| u32::try_from(d.len()).unwrap_or(u32::MAX))
+        })
         .unwrap_or(0)
 }
 

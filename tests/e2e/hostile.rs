@@ -5,7 +5,6 @@ use crate::support::*;
 use enroll_core::profile::ProfileError;
 use enroll_core::tls::{SpkiPin, TrustConfig};
 use enroll_core::{Credential, Error};
-use enroll_server::profile::{build_enrollment_profile, new_uuid, ProfileParams};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -14,29 +13,6 @@ fn enroll_json() -> Canned {
         "enrollment_id": "e1", "enrollment_secret": "s3cr3t", "device_id": "d1",
         "kind": "new", "profile_validity_secs": 300
     }))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn plist(base: &str) -> Vec<u8> {
-    let identity = new_uuid();
-    build_enrollment_profile(&ProfileParams {
-        device_id: "d1".into(),
-        payload_uuid: new_uuid(),
-        identity_uuid: identity,
-        mdm_uuid: new_uuid(),
-        base_url: base.into(),
-        challenge: "one-time".into(),
-        topic: "com.apple.mgmt.External.test".into(),
-        organization: "Hostile".into(),
-        issued_at: now(),
-        expires_at: now() + 300,
-    })
 }
 
 fn edit_plist(bytes: &[u8], edit: impl FnOnce(&mut plist::Dictionary)) -> Vec<u8> {
@@ -147,7 +123,7 @@ async fn malformed_json_and_wrong_content_types_are_refused() {
     .await;
     assert!(matches!(err, Error::ContentType { .. }), "{err}");
     let (err, _) = against(enroll_json(), |pki| {
-        let mut c = signed(pki, &plist("https://mdm.example.com"));
+        let mut c = signed(pki, &enrollment_plist("https://mdm.example.com"));
         c.content_type = "application/octet-stream".into();
         c
     })
@@ -165,7 +141,7 @@ async fn bad_profiles_are_refused() {
     );
 
     let (err, _) = against(enroll_json(), |_| {
-        Canned::raw(200, "application/x-apple-aspen-config", plist(base))
+        Canned::raw(200, "application/x-apple-aspen-config", enrollment_plist(base))
     })
     .await;
     assert!(
@@ -174,7 +150,7 @@ async fn bad_profiles_are_refused() {
     );
 
     let (err, _) = against(enroll_json(), |pki| {
-        let mut c = signed(pki, &plist(base));
+        let mut c = signed(pki, &enrollment_plist(base));
         let last = c.body.len() - 1;
         c.body[last] ^= 0x01;
         c
@@ -186,7 +162,7 @@ async fn bad_profiles_are_refused() {
     );
 
     let (err, _) = against(enroll_json(), |pki| {
-        let mut c = signed(pki, &plist(base));
+        let mut c = signed(pki, &enrollment_plist(base));
         let at = c.body.windows(13).position(|w| w == b"Configuration").unwrap();
         c.body[at] = b'K';
         c
@@ -199,7 +175,7 @@ async fn bad_profiles_are_refused() {
 
     let (err, _) = against(enroll_json(), |_| {
         let other = enroll_server::pki::Pki::ephemeral(&["localhost".into()]).unwrap();
-        signed(&other, &plist(base))
+        signed(&other, &enrollment_plist(base))
     })
     .await;
     assert!(
@@ -210,7 +186,7 @@ async fn bad_profiles_are_refused() {
     let (err, _) = against(enroll_json(), |pki| {
         signed(
             pki,
-            &edit_plist(&plist(base), |d| {
+            &edit_plist(&enrollment_plist(base), |d| {
                 mdm_payload(d).remove("Topic");
             }),
         )
@@ -224,7 +200,7 @@ async fn bad_profiles_are_refused() {
     let (err, _) = against(enroll_json(), |pki| {
         signed(
             pki,
-            &edit_plist(&plist(base), |d| {
+            &edit_plist(&enrollment_plist(base), |d| {
                 d.remove("PayloadExpirationDate");
             }),
         )
@@ -235,7 +211,10 @@ async fn bad_profiles_are_refused() {
         "{err}"
     );
 
-    let (err, _) = against(enroll_json(), |pki| signed(pki, &plist("http://mdm.example.com"))).await;
+    let (err, _) = against(enroll_json(), |pki| {
+        signed(pki, &enrollment_plist("http://mdm.example.com"))
+    })
+    .await;
     assert!(
         matches!(err, Error::Profile(ProfileError::InvalidValue { ref key, .. }) if key == "ServerURL"),
         "http ServerURL: {err}"

@@ -2,34 +2,16 @@
 //! reference server's signer: chains through intermediates, and every corruption of a signed
 //! profile is refused without a panic.
 
+use crate::support::{enrollment_plist, unix_now as now};
 use enroll_core::profile::{verify_cms, verify_profile, ProfileError};
 use enroll_server::pki::{Pki, ProfileSigner};
-use enroll_server::profile::{build_enrollment_profile, new_uuid, ProfileParams};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     PKCS_ECDSA_P256_SHA256,
 };
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn plist() -> Vec<u8> {
-    build_enrollment_profile(&ProfileParams {
-        device_id: "d1".into(),
-        payload_uuid: new_uuid(),
-        identity_uuid: new_uuid(),
-        mdm_uuid: new_uuid(),
-        base_url: "https://mdm.example.com".into(),
-        challenge: "one-time".into(),
-        topic: "com.apple.mgmt.External.test".into(),
-        organization: "CMS".into(),
-        issued_at: now(),
-        expires_at: now() + 300,
-    })
+    enrollment_plist("https://mdm.example.com")
 }
 
 /// A root CA, an intermediate (a CA or not) and a signer issued by the intermediate; returns

@@ -380,3 +380,29 @@ pub async fn proxy(target: std::net::SocketAddr) -> Proxy {
         lost,
     }
 }
+
+/// The wall clock, Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// An enrollment profile (plist) as the reference server builds it, for server `base`, valid
+/// for five minutes from now.
+pub fn enrollment_plist(base: &str) -> Vec<u8> {
+    use enroll_server::profile::{build_enrollment_profile, new_uuid, ProfileParams};
+    build_enrollment_profile(&ProfileParams {
+        device_id: "d1".into(),
+        payload_uuid: new_uuid(),
+        identity_uuid: new_uuid(),
+        mdm_uuid: new_uuid(),
+        base_url: base.into(),
+        challenge: "one-time".into(),
+        topic: "com.apple.mgmt.External.test".into(),
+        organization: "Test".into(),
+        issued_at: unix_now(),
+        expires_at: unix_now() + 300,
+    })
+}

@@ -306,22 +306,34 @@ pub fn time(tlv: &Tlv<'_>, what: &'static str) -> Result<i64, DerError> {
     Ok(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
 }
 
-/// Checks the shape of a `Name` (SEQUENCE OF SET OF SEQUENCE { OID, value }).
-fn check_name(name: &Tlv<'_>, what: &'static str) -> Result<(), DerError> {
+/// One attribute of a name: its type (OID content bytes) and its value element.
+type NameAttribute<'a> = (&'a [u8], Tlv<'a>);
+
+/// The attributes of a `Name` (SEQUENCE OF SET OF SEQUENCE { OID, value }), RDN by RDN.
+fn name_attributes<'a>(name: &Tlv<'a>, what: &'static str) -> Result<Vec<Vec<NameAttribute<'a>>>, DerError> {
+    let mut out = Vec::new();
     let mut rdns = name.reader();
     while !rdns.is_empty() {
         let mut set = rdns.expect(tag::SET, what)?.reader();
         if set.is_empty() {
             return Err(DerError(what));
         }
+        let mut rdn = Vec::new();
         while !set.is_empty() {
             let mut atv = set.expect(tag::SEQUENCE, what)?.reader();
-            atv.expect(tag::OID, what)?;
-            atv.any(what)?;
+            let oid = atv.expect(tag::OID, what)?.value;
+            let value = atv.any(what)?;
             atv.finish(what)?;
+            rdn.push((oid, value));
         }
+        out.push(rdn);
     }
-    Ok(())
+    Ok(out)
+}
+
+/// Checks the shape of a `Name`.
+fn check_name(name: &Tlv<'_>, what: &'static str) -> Result<(), DerError> {
+    name_attributes(name, what).map(drop)
 }
 
 /// The dotted form of an OID's content bytes (`None` if malformed).
@@ -417,40 +429,40 @@ fn push_escaped(out: &mut String, value: &str) {
 
 /// A `Name` in the RFC 4514 string form (`CN=…,O=…`: last RDN first), for display.
 pub fn name_to_string(name: &[u8]) -> String {
-    let Ok(seq) = single(name, tag::SEQUENCE, "name") else {
+    let Ok(rdns) = single(name, tag::SEQUENCE, "name").and_then(|seq| name_attributes(&seq, "name")) else {
         return String::from("(unreadable name)");
     };
-    let mut rdns: Vec<String> = Vec::new();
-    let mut reader = seq.reader();
-    while let Ok(set) = reader.expect(tag::SET, "name") {
-        let mut parts: Vec<String> = Vec::new();
-        let mut atvs = set.reader();
-        while let Ok(atv) = atvs.expect(tag::SEQUENCE, "name") {
-            let mut r = atv.reader();
-            let (Ok(oid), Ok(value)) = (r.expect(tag::OID, "name"), r.any("name")) else {
-                break;
-            };
-            // Known attributes with a string value as text; anything else, as RFC 4514 2.4
-            // asks, as the dotted OID and `#` with the hex of the value's encoding.
-            let short = attribute_name(oid.value);
-            let mut part = short
-                .map(str::to_owned)
-                .or_else(|| oid_to_string(oid.value))
-                .unwrap_or_else(|| String::from("?"));
-            part.push('=');
-            match directory_string(&value).filter(|_| short.is_some()) {
-                Some(text) => push_escaped(&mut part, &text),
-                None => {
-                    part.push('#');
-                    part.push_str(&hex::encode(value.raw));
-                }
-            }
-            parts.push(part);
+    let mut parts: Vec<String> = rdns
+        .iter()
+        .map(|rdn| {
+            let atvs: Vec<String> = rdn
+                .iter()
+                .map(|(oid, value)| attribute_to_string(oid, value))
+                .collect();
+            atvs.join("+")
+        })
+        .collect();
+    parts.reverse();
+    parts.join(",")
+}
+
+/// `type=value`: known attributes with a string value as text; anything else, as RFC 4514 2.4
+/// asks, as the dotted OID and `#` with the hex of the value's encoding.
+fn attribute_to_string(oid: &[u8], value: &Tlv<'_>) -> String {
+    let short = attribute_name(oid);
+    let mut part = short
+        .map(str::to_owned)
+        .or_else(|| oid_to_string(oid))
+        .unwrap_or_else(|| String::from("?"));
+    part.push('=');
+    match directory_string(value).filter(|_| short.is_some()) {
+        Some(text) => push_escaped(&mut part, &text),
+        None => {
+            part.push('#');
+            part.push_str(&hex::encode(value.raw));
         }
-        rdns.push(parts.join("+"));
     }
-    rdns.reverse();
-    rdns.join(",")
+    part
 }
 
 /// The fields of an X.509 certificate the agent uses, borrowed from its DER.

@@ -24,9 +24,11 @@ pub mod error;
 pub mod fakes;
 pub mod platform;
 pub mod profile;
-pub mod protocol;
+/// The wire protocol (re-exported from `enroll-proto`, without its `admin` feature).
+pub use enroll_proto as protocol;
 pub mod qr;
-pub mod secret;
+/// Secret strings: redacted in `Debug`/`Display`, zeroized on drop (from `enroll-proto`).
+pub use enroll_proto::secret;
 pub mod tls;
 
 pub use agent::{Agent, AgentConfig};

@@ -8,9 +8,9 @@ use enroll_cli::admin::ImportOutcome;
 use enroll_core::agent::state::EnrollmentStatus;
 use enroll_core::client::Body;
 use enroll_core::fakes::FakeDevice;
-use enroll_core::protocol::{self, DeviceDescriptor, ErrorCode, Platform};
 use enroll_core::qr::{parse_payload, EnrollmentIntent, PayloadOptions, QrScanner};
 use enroll_core::{Credential, Error};
+use enroll_proto::{self as protocol, DeviceDescriptor, ErrorCode, Platform};
 
 fn android_device(imei: &str, serial: &str, manufacturer: &str) -> Device {
     Device::new(FakeDevice::new(DeviceDescriptor {

@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use enroll_core::agent::state::EnrollmentStatus;
-use enroll_core::protocol::DeviceState;
+use enroll_proto::DeviceState;
 use std::sync::atomic::Ordering;
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 use crate::support::*;
 use enroll_core::agent::state::EnrollmentStatus;
 use enroll_core::platform::InstallOutcome;
-use enroll_core::protocol::{DeviceAction, DeviceState, ErrorCode, MdmStatus};
 use enroll_core::{Credential, Error};
+use enroll_proto::{DeviceAction, DeviceState, ErrorCode, MdmStatus};
 use std::time::Duration;
 
 #[tokio::test]

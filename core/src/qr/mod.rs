@@ -29,7 +29,8 @@
 
 mod binarize;
 pub mod frame;
-pub mod payload;
+/// Enrollment payloads of QR codes (the parser lives in `enroll-proto`, shared with the server).
+pub use enroll_proto::payload;
 pub mod scanner;
 pub mod session;
 

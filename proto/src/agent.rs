@@ -1,0 +1,372 @@
+//! The agent's protocol: server information, enrollment, profile, confirm/cancel, check-in,
+//! re-enrollment, device states and actions, and the error body every route answers with.
+//!
+//! Everything a device sends or reads lives here; the mobile library is built from this module
+//! (and [`crate::payload`]) only.
+
+use crate::secret::SecretString;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `GET /info` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// Highest protocol version the server speaks.
+    pub protocol: u32,
+    /// Human-readable server name.
+    pub name: String,
+    /// Server time, Unix milliseconds (used to detect clock skew).
+    pub server_time_ms: i64,
+    /// How long a freshly issued profile stays installable, in seconds.
+    pub profile_validity_secs: u64,
+}
+
+/// Device operating system family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// Android phone or tablet.
+    Android,
+    /// iPhone or iPad.
+    Ios,
+    /// Mac.
+    Macos,
+    /// Linux desktop (the desktop agent).
+    Linux,
+}
+
+impl Platform {
+    /// Lower-case wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+            Platform::Macos => "macos",
+            Platform::Linux => "linux",
+        }
+    }
+}
+
+/// What the device says about itself. Sent at enrollment and at every check-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceDescriptor {
+    /// Operating system family.
+    pub platform: Platform,
+    /// OS version, e.g. `14` (Android) or `17.4.1` (iOS).
+    pub os_version: String,
+    /// Model name.
+    pub model: String,
+    /// Manufacturer; compared case-insensitively by the server.
+    pub manufacturer: String,
+    /// Hardware serial number, when the platform exposes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// IMEIs (15 digits each), zero to two.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imeis: Vec<String>,
+    /// Apple UDID or Android ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_id: Option<String>,
+    /// Version of the agent.
+    #[serde(default)]
+    pub agent_version: String,
+}
+
+/// A credential as sent on the wire. Secret fields are redacted in `Debug`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CredentialWire {
+    /// Enrollment token (per user, or of a bulk profile).
+    Token {
+        /// The token.
+        token: SecretString,
+    },
+    /// One-time PIN from an invitation.
+    Pin {
+        /// The invited user's e-mail.
+        user: String,
+        /// The PIN.
+        pin: SecretString,
+    },
+    /// Username and password (local account, or directory "network credentials").
+    Password {
+        /// The user's e-mail.
+        user: String,
+        /// The password.
+        password: SecretString,
+    },
+    /// Tokenless bulk enrollment: the device's identifiers (IMEI, or serial number and
+    /// manufacturer, from [`EnrollRequest::device`]) must match a device of a tokenless bulk
+    /// profile (or of a tokenless Samsung KME profile).
+    Tokenless {
+        /// The profile named by the QR code or the KME extras (`enroll.PROFILE_ID`); absent:
+        /// any tokenless profile.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile_id: Option<String>,
+    },
+}
+
+/// `POST /enrollments` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    /// How the user proves they may enroll.
+    pub credential: CredentialWire,
+    /// The device being enrolled.
+    pub device: DeviceDescriptor,
+}
+
+/// Whether an enrollment is a first enrollment or a re-enrollment of a known device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrollmentKind {
+    /// First enrollment of this device.
+    New,
+    /// The device had an entry already.
+    Reenroll,
+}
+
+/// Reply to `POST /enrollments` and `POST /devices/{id}/reenroll`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// Identifier of the enrollment attempt.
+    pub enrollment_id: String,
+    /// Bearer secret for the enrollment routes.
+    pub enrollment_secret: SecretString,
+    /// Device record this enrollment will activate.
+    pub device_id: String,
+    /// First enrollment or re-enrollment.
+    pub kind: EnrollmentKind,
+    /// The user the device enrolls for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Seconds a profile stays installable once issued.
+    pub profile_validity_secs: u64,
+}
+
+/// `POST /devices/{id}/reenroll` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReenrollRequest {
+    /// The device's current description.
+    pub device: DeviceDescriptor,
+}
+
+/// `POST /enrollments/{id}/cancel` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    /// Why the enrollment stopped, e.g. `user_cancelled`.
+    pub reason: String,
+}
+
+/// Reply to a cancel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelResponse {
+    /// State of the device record after the cancel.
+    pub device_state: DeviceState,
+    /// MDM status of the device after the cancel (`deactivated`).
+    pub mdm: MdmStatus,
+}
+
+/// `POST /enrollments/{id}/confirm` body: the profile was installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmRequest {
+    /// `PayloadUUID` of the installed profile.
+    pub profile_uuid: String,
+}
+
+/// Reply to a confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmResponse {
+    /// The device record, now active.
+    pub device_id: String,
+    /// Bearer secret for the device routes.
+    pub device_secret: SecretString,
+    /// Device state (`active`).
+    pub device_state: DeviceState,
+}
+
+/// `POST /devices/{id}/checkin` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinRequest {
+    /// The device's current description.
+    pub device: DeviceDescriptor,
+    /// Free-form facts reported by the agent (battery, storage, …), at most 64 entries.
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
+}
+
+/// Reply to a check-in or an acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinResponse {
+    /// State of the device record.
+    pub device_state: DeviceState,
+    /// Action the agent must apply now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<DeviceAction>,
+}
+
+/// `POST /devices/{id}/ack` body: the agent applied an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRequest {
+    /// The action applied.
+    pub action: DeviceAction,
+}
+
+/// Device record state on the server.
+///
+/// Seed 003 lists Active, Retired, Wiped and Reset; a reset device "stays Active on the server
+/// until the next enrollment", so a reset shows as `active` with `last_action = reset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    /// Enrollment started; the profile is not installed yet.
+    Pending,
+    /// Enrolled and managed.
+    Active,
+    /// Retired by the administrator.
+    Retired,
+    /// Wiped by the administrator.
+    Wiped,
+    /// Enrollment cancelled by the user during install; MDM deactivated.
+    Cancelled,
+    /// An older entry of an Android 10+ device that re-enrolled.
+    Archived,
+}
+
+/// MDM status of a device record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MdmStatus {
+    /// Waiting for the profile install.
+    Pending,
+    /// MDM active.
+    Enabled,
+    /// MDM deactivated (cancelled, retired, wiped).
+    Deactivated,
+}
+
+/// An administrator action delivered to the device at check-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceAction {
+    /// Remove management; clear secrets and local state.
+    Retire,
+    /// Erase the device; clear secrets and local state.
+    Wipe,
+    /// Reset the device; the server keeps the entry active until the next enrollment.
+    Reset,
+}
+
+/// Body of every error reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorInfo,
+}
+
+/// Machine-readable error with a human message (never containing secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+    /// PIN attempts left before the PIN locks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
+    /// When to retry, for `rate_limited` and `unavailable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+    /// A flow the device should fall back to (`password` after a wrong bulk token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+/// Error codes. Unknown codes from newer servers deserialize as [`ErrorCode::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed.
+    BadRequest,
+    /// Missing or wrong bearer / admin credential.
+    Unauthorized,
+    /// Wrong username or password.
+    InvalidCredentials,
+    /// Wrong PIN; `attempts_left` tells how many tries remain.
+    InvalidPin,
+    /// Too many wrong PINs: the PIN is locked.
+    PinLocked,
+    /// The PIN was already used.
+    PinUsed,
+    /// The PIN expired.
+    PinExpired,
+    /// Unknown or revoked enrollment token.
+    InvalidToken,
+    /// The enrollment token expired.
+    TokenExpired,
+    /// No such enrollment.
+    EnrollmentNotFound,
+    /// The enrollment is closed (cancelled, or superseded).
+    EnrollmentClosed,
+    /// No such device.
+    DeviceNotFound,
+    /// The device is retired or wiped and must enroll again.
+    DeviceInactive,
+    /// The idempotency key was used with a different request.
+    IdempotencyConflict,
+    /// No such resource.
+    NotFound,
+    /// The body is too large.
+    PayloadTooLarge,
+    /// Too many requests.
+    RateLimited,
+    /// The server cannot serve now; retry later.
+    Unavailable,
+    /// Unexpected server failure.
+    Internal,
+    /// The device's identifiers match no device of a tokenless bulk profile.
+    DeviceNotMatched,
+    /// The device waits for administrator approval (Samsung KME).
+    DeviceNotApproved,
+    /// The device is not assigned to an enrollment profile (Samsung KME).
+    DeviceUnassigned,
+    /// A code this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_wire_shape_and_redaction() {
+        let c = CredentialWire::Pin {
+            user: "a@example.com".into(),
+            pin: "123456".into(),
+        };
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["kind"], "pin");
+        assert_eq!(json["pin"], "123456");
+        assert!(!format!("{c:?}").contains("123456"));
+    }
+
+    #[test]
+    fn tokenless_credential_wire_shape() {
+        let c = CredentialWire::Tokenless { profile_id: None };
+        assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"kind":"tokenless"}"#);
+        let back: CredentialWire = serde_json::from_str(r#"{"kind":"tokenless","profile_id":"p1"}"#).unwrap();
+        assert_eq!(
+            back,
+            CredentialWire::Tokenless {
+                profile_id: Some("p1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_error_code_is_tolerated() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"brand_new","message":"x"}}"#).unwrap();
+        assert_eq!(body.error.code, ErrorCode::Unknown);
+    }
+}

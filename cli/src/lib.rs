@@ -2,5 +2,6 @@
 //! the admin API client. The binary (`main.rs`) is only argument parsing and printing.
 
 pub mod admin;
+pub mod bulk;
 pub mod desktop;
 pub mod scan;

@@ -5,11 +5,10 @@
 //! `secrets.insecure-file-store.json` fallback). `enroll demo` runs everything against an
 //! embedded reference server. `enroll server …` runs the server and its admin actions.
 
-mod bulk;
-
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use enroll_cli::admin::AdminClient;
+use enroll_cli::bulk;
 use enroll_cli::desktop::{self, DirInstaller, HostDevice, MacInstaller, StoreKind};
 use enroll_core::agent::state::EnrollmentStatus;
 use enroll_core::platform::{Platform, ProfileInstaller, SystemClock};

@@ -4,9 +4,9 @@
 //! stderr (bytes and rows sent); the server validates the whole file and imports all of it or
 //! nothing, and the bad lines are printed.
 
+use crate::admin::{AdminClient, ImportOutcome};
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand};
-use enroll_cli::admin::{AdminClient, ImportOutcome};
 use enroll_core::protocol::{self, BulkProfileKind, BulkTokenAction};
 use enroll_core::secret::SecretString;
 use enroll_core::tls::TrustConfig;
@@ -39,6 +39,7 @@ pub struct BulkConn {
 pub enum BulkCommand {
     /// Write the CSV template (imei,serial_number,manufacturer; extra columns are attributes).
     Template {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Output file (default: stdout).
@@ -47,11 +48,13 @@ pub enum BulkCommand {
     },
     /// List bulk profiles (the default Samsung KME profile first).
     List {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
     },
     /// Create a profile.
     Create {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile name.
@@ -81,6 +84,7 @@ pub enum BulkCommand {
     },
     /// Show a profile: token, expiry, enrolled and pending devices, sync status.
     Show {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -88,6 +92,7 @@ pub enum BulkCommand {
     },
     /// Edit a profile (name, description, user, tokenless, configuration).
     Edit {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -113,6 +118,7 @@ pub enum BulkCommand {
     },
     /// Delete a profile.
     Delete {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -120,6 +126,7 @@ pub enum BulkCommand {
     },
     /// Upload a CSV into a profile (streamed; all or nothing).
     Upload {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -132,6 +139,7 @@ pub enum BulkCommand {
     },
     /// Download a profile's inventory as CSV.
     Inventory {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -142,6 +150,7 @@ pub enum BulkCommand {
     },
     /// List a profile's devices.
     Devices {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -155,6 +164,7 @@ pub enum BulkCommand {
     },
     /// Add one device (IMEI, or serial number and manufacturer).
     AddDevice {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -174,6 +184,7 @@ pub enum BulkCommand {
     },
     /// Delete devices of a profile.
     DeleteDevices {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -184,6 +195,7 @@ pub enum BulkCommand {
     },
     /// Refresh (new token, the old one stops working) or extend a profile's token.
     Token {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -200,6 +212,7 @@ pub enum BulkCommand {
     },
     /// Write a profile's Android provisioning QR code.
     Qr {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -213,6 +226,7 @@ pub enum BulkCommand {
     },
     /// Print a profile's provisioning JSON and Samsung KME DPC extras (they hold its token).
     Provisioning {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -220,6 +234,7 @@ pub enum BulkCommand {
     },
     /// Write the QR code of a user's invitation URL.
     InvitationQr {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// User e-mail.
@@ -233,6 +248,7 @@ pub enum BulkCommand {
     },
     /// Turn the Samsung KME integration on (creates the default KME profile).
     KmeEnable {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Integration name.
@@ -244,11 +260,13 @@ pub enum BulkCommand {
     },
     /// Samsung KME integration state.
     KmeStatus {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
     },
     /// Upload the reseller's device list (the Knox sync seam; streamed).
     KmeUpload {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// The CSV file.
@@ -256,6 +274,7 @@ pub enum BulkCommand {
     },
     /// List the KME uploads waiting for approval (or write them as CSV with --out).
     KmePending {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Write the unapproved devices as CSV to this file.
@@ -265,6 +284,7 @@ pub enum BulkCommand {
     /// Approve KME uploads: --all, or the given ids. Approved devices land in the default
     /// KME profile (unassigned: move them to a KME profile to let them enroll).
     KmeApprove {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Approve every upload.
@@ -275,6 +295,7 @@ pub enum BulkCommand {
     },
     /// Move KME devices from a KME profile (e.g. the default one) to another KME profile.
     KmeMove {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Source profile id or name.
@@ -288,6 +309,7 @@ pub enum BulkCommand {
     },
     /// Unassign KME devices: back to the default KME profile.
     KmeUnassign {
+        /// How to reach the server.
         #[command(flatten)]
         conn: BulkConn,
         /// Profile id or name.
@@ -313,7 +335,7 @@ fn default_server_dir() -> PathBuf {
 }
 
 /// The admin client for `conn` (token and CA read from the server data directory by default).
-pub(crate) fn client(conn: &BulkConn) -> anyhow::Result<AdminClient> {
+pub fn client(conn: &BulkConn) -> anyhow::Result<AdminClient> {
     let data = conn.data_dir.clone().unwrap_or_else(default_server_dir);
     let token_path = conn
         .admin_token_file

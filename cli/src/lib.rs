@@ -3,5 +3,8 @@
 
 pub mod admin;
 pub mod bulk;
+pub mod conn;
 pub mod desktop;
+pub mod global;
+pub mod out;
 pub mod scan;

@@ -9,7 +9,10 @@ use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use enroll_cli::admin::AdminClient;
 use enroll_cli::bulk;
+use enroll_cli::conn::{client, AdminConn};
 use enroll_cli::desktop::{self, DirInstaller, HostDevice, MacInstaller, StoreKind};
+use enroll_cli::global::{default_server_dir, default_state_dir};
+use enroll_cli::out::Out;
 use enroll_core::agent::state::EnrollmentStatus;
 use enroll_core::platform::{Platform, ProfileInstaller, SystemClock};
 use enroll_core::protocol::{self, DeviceAction};
@@ -161,9 +164,6 @@ struct ReenrollArgs {
     credential: CredentialArgs,
 }
 
-/// How admin commands reach the server (shared with `enroll server bulk …`).
-use bulk::BulkConn as AdminConn;
-
 #[derive(Subcommand)]
 enum ServerCommand {
     /// Run the reference server until interrupted.
@@ -284,42 +284,6 @@ struct AgentSettings {
     ca_pem: Option<String>,
     spki_pins: Vec<String>,
     insecure_loopback_http: bool,
-}
-
-fn default_state_dir() -> PathBuf {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    if cfg!(target_os = "macos") {
-        home.join("Library/Application Support/enroll")
-    } else {
-        std::env::var_os("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join(".local/share"))
-            .join("enroll")
-    }
-}
-
-fn default_server_dir() -> PathBuf {
-    default_state_dir().with_file_name("enroll-server")
-}
-
-struct Out {
-    json: bool,
-}
-
-impl Out {
-    fn step(&self, text: impl AsRef<str>) {
-        eprintln!("{}", text.as_ref());
-    }
-
-    fn result(&self, human: impl AsRef<str>, json: serde_json::Value) {
-        if self.json {
-            println!("{json}");
-        } else {
-            println!("{}", human.as_ref());
-        }
-    }
 }
 
 fn load_settings(dir: &Path) -> anyhow::Result<AgentSettings> {
@@ -588,10 +552,6 @@ async fn cmd_agent(cli: &Cli, dir: &Path, out: &Out) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn admin_client(conn: &AdminConn) -> anyhow::Result<AdminClient> {
-    bulk::client(conn)
-}
-
 fn table_devices(devices: &[protocol::DeviceView]) -> String {
     let mut s = format!(
         "{:<38} {:<9} {:<11} {:<9} {:<24} {}\n",
@@ -653,14 +613,14 @@ async fn cmd_server(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
                 password,
                 directory: *directory,
             };
-            let user = admin_client(conn)?.create_user(&req).await?;
+            let user = client(conn)?.create_user(&req).await?;
             out.result(
                 format!("Created user {} ({})", user.email, user.id),
                 serde_json::to_value(&user)?,
             );
         }
         ServerCommand::Users { conn } => {
-            let users = admin_client(conn)?.users().await?;
+            let users = client(conn)?.users().await?;
             let human = users
                 .iter()
                 .map(|u| {
@@ -676,7 +636,7 @@ async fn cmd_server(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
             out.result(human, serde_json::to_value(&users)?);
         }
         ServerCommand::Invite { conn, email, pin } => {
-            let inv = admin_client(conn)?
+            let inv = client(conn)?
                 .invite(
                     email,
                     &protocol::InviteRequest {
@@ -706,7 +666,7 @@ async fn cmd_server(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
                 days: *days,
                 never_expires: *never,
             };
-            let tok = admin_client(conn)?.create_token(&req).await?;
+            let tok = client(conn)?.create_token(&req).await?;
             out.result(
                 format!(
                     "Enrollment token: {}\nExpires: {}",
@@ -719,11 +679,11 @@ async fn cmd_server(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
             );
         }
         ServerCommand::Devices { conn, all } => {
-            let devices = admin_client(conn)?.devices(*all).await?;
+            let devices = client(conn)?.devices(*all).await?;
             out.result(table_devices(&devices), serde_json::to_value(&devices)?);
         }
         ServerCommand::Device { conn, id } => {
-            let d = admin_client(conn)?.device(id).await?;
+            let d = client(conn)?.device(id).await?;
             let mut human = table_devices(std::slice::from_ref(&d.device));
             human.push_str("\nHistory:");
             for h in &d.history {
@@ -742,7 +702,7 @@ async fn cmd_server(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
                 ServerCommand::Wipe { .. } => DeviceAction::Wipe,
                 _ => DeviceAction::Reset,
             };
-            let d = admin_client(conn)?.action(id, action).await?;
+            let d = client(conn)?.action(id, action).await?;
             out.result(
                 format!(
                     "{action:?} queued for device {}; it is applied at the device's next check-in",
@@ -752,7 +712,7 @@ async fn cmd_server(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
             );
         }
         ServerCommand::Pending { conn } => {
-            let p = admin_client(conn)?.pending().await?;
+            let p = client(conn)?.pending().await?;
             let human = p
                 .iter()
                 .map(|e| {
@@ -767,7 +727,7 @@ async fn cmd_server(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
                 .join("\n");
             out.result(human, serde_json::to_value(&p)?);
         }
-        ServerCommand::Bulk(cmd) => bulk::run(cmd, out.json).await?,
+        ServerCommand::Bulk(cmd) => bulk::run(cmd, out).await?,
     }
     Ok(())
 }

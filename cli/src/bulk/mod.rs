@@ -5,34 +5,17 @@
 //! nothing, and the bad lines are printed.
 
 use crate::admin::{AdminClient, ImportOutcome};
+use crate::conn::{client, AdminConn};
+use crate::out::Out;
 use anyhow::{anyhow, bail, Context as _};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use enroll_core::protocol::{self, BulkProfileKind, BulkTokenAction};
-use enroll_core::secret::SecretString;
-use enroll_core::tls::TrustConfig;
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How to reach the server's admin API.
-#[derive(Args, Clone, Debug)]
-pub struct BulkConn {
-    /// Server base URL.
-    #[arg(long, env = "ENROLL_SERVER", default_value = "https://127.0.0.1:8443")]
-    server: String,
-    /// The server's data directory (its admin-token and ca.pem are read from there).
-    #[arg(long, env = "ENROLL_SERVER_DATA")]
-    data_dir: Option<PathBuf>,
-    /// Admin token file (default: <data-dir>/admin-token).
-    #[arg(long)]
-    admin_token_file: Option<PathBuf>,
-    /// CA certificate (default: <data-dir>/ca.pem).
-    #[arg(long)]
-    ca: Option<PathBuf>,
-}
 
 /// Bulk enrollment and Samsung KME commands.
 #[derive(Subcommand, Debug)]
@@ -41,7 +24,7 @@ pub enum BulkCommand {
     Template {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Output file (default: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -50,13 +33,13 @@ pub enum BulkCommand {
     List {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
     },
     /// Create a profile.
     Create {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile name.
         name: String,
         /// Description.
@@ -86,7 +69,7 @@ pub enum BulkCommand {
     Show {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
     },
@@ -94,7 +77,7 @@ pub enum BulkCommand {
     Edit {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
         /// New name.
@@ -120,7 +103,7 @@ pub enum BulkCommand {
     Delete {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
     },
@@ -128,7 +111,7 @@ pub enum BulkCommand {
     Upload {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
         /// The CSV file (up to 64 MiB, 200,000 rows).
@@ -141,7 +124,7 @@ pub enum BulkCommand {
     Inventory {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
         /// Output file (default: stdout).
@@ -152,7 +135,7 @@ pub enum BulkCommand {
     Devices {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
         /// First device.
@@ -166,7 +149,7 @@ pub enum BulkCommand {
     AddDevice {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
         /// IMEI (15 digits).
@@ -186,7 +169,7 @@ pub enum BulkCommand {
     DeleteDevices {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
         /// Device ids.
@@ -197,7 +180,7 @@ pub enum BulkCommand {
     Token {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
         /// Keep the token, change its expiry.
@@ -214,7 +197,7 @@ pub enum BulkCommand {
     Qr {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
         /// Output file (.png or .svg).
@@ -228,7 +211,7 @@ pub enum BulkCommand {
     Provisioning {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
     },
@@ -236,7 +219,7 @@ pub enum BulkCommand {
     InvitationQr {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// User e-mail.
         email: String,
         /// Output file (.png or .svg).
@@ -250,7 +233,7 @@ pub enum BulkCommand {
     KmeEnable {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Integration name.
         #[arg(long)]
         name: String,
@@ -262,13 +245,13 @@ pub enum BulkCommand {
     KmeStatus {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
     },
     /// Upload the reseller's device list (the Knox sync seam; streamed).
     KmeUpload {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// The CSV file.
         file: PathBuf,
     },
@@ -276,7 +259,7 @@ pub enum BulkCommand {
     KmePending {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Write the unapproved devices as CSV to this file.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -286,7 +269,7 @@ pub enum BulkCommand {
     KmeApprove {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Approve every upload.
         #[arg(long, conflicts_with = "ids")]
         all: bool,
@@ -297,7 +280,7 @@ pub enum BulkCommand {
     KmeMove {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Source profile id or name.
         profile: String,
         /// Destination profile id or name.
@@ -311,7 +294,7 @@ pub enum BulkCommand {
     KmeUnassign {
         /// How to reach the server.
         #[command(flatten)]
-        conn: BulkConn,
+        conn: AdminConn,
         /// Profile id or name.
         profile: String,
         /// Device ids.
@@ -320,42 +303,7 @@ pub enum BulkCommand {
     },
 }
 
-fn default_server_dir() -> PathBuf {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    if cfg!(target_os = "macos") {
-        home.join("Library/Application Support/enroll-server")
-    } else {
-        std::env::var_os("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join(".local/share"))
-            .join("enroll-server")
-    }
-}
-
-/// The admin client for `conn` (token and CA read from the server data directory by default).
-pub fn client(conn: &BulkConn) -> anyhow::Result<AdminClient> {
-    let data = conn.data_dir.clone().unwrap_or_else(default_server_dir);
-    let token_path = conn
-        .admin_token_file
-        .clone()
-        .unwrap_or_else(|| data.join("admin-token"));
-    let token = std::fs::read_to_string(&token_path)
-        .with_context(|| format!("reading the admin token from {}", token_path.display()))?;
-    let ca_path = conn.ca.clone().unwrap_or_else(|| data.join("ca.pem"));
-    let ca = std::fs::read(&ca_path).with_context(|| format!("reading the CA from {}", ca_path.display()))?;
-    let trust = TrustConfig::with_ca(&ca)?;
-    let http = conn.server.starts_with("http://");
-    Ok(AdminClient::new(
-        &conn.server,
-        trust,
-        SecretString::new(token.trim()),
-        http,
-    )?)
-}
-
-fn conn_of(cmd: &BulkCommand) -> &BulkConn {
+fn conn_of(cmd: &BulkCommand) -> &AdminConn {
     match cmd {
         BulkCommand::Template { conn, .. }
         | BulkCommand::List { conn }
@@ -408,14 +356,6 @@ fn read_config(path: &Option<PathBuf>) -> anyhow::Result<Option<protocol::BulkPr
                 format!("{} is not a profile configuration", p.display())
             })?))
         }
-    }
-}
-
-fn print(json: bool, human: impl AsRef<str>, value: serde_json::Value) {
-    if json {
-        println!("{value}");
-    } else {
-        println!("{}", human.as_ref());
     }
 }
 
@@ -606,12 +546,10 @@ impl Progress {
     }
 }
 
-fn report_outcome(outcome: ImportOutcome, json: bool) -> anyhow::Result<()> {
+fn report_outcome(outcome: ImportOutcome, out: &Out) -> anyhow::Result<()> {
     match outcome {
         ImportOutcome::Imported(r) => {
-            print(
-                json,
-                format!(
+            out.result(format!(
                     "Validated {} rows: imported {} devices, skipped {} (blank rows or devices already synced){}",
                     r.rows,
                     r.imported,
@@ -627,7 +565,7 @@ fn report_outcome(outcome: ImportOutcome, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         ImportOutcome::Rejected(rej) => {
-            if json {
+            if out.json {
                 println!("{}", serde_json::to_value(&rej)?);
             } else {
                 eprintln!("{}", rej.error.message);
@@ -657,17 +595,17 @@ fn parse_attributes(list: &[String]) -> anyhow::Result<BTreeMap<String, String>>
         .collect()
 }
 
-/// Runs a bulk command; `json` prints results as JSON.
-pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
+/// Runs a bulk command, printing through `out`.
+pub async fn run(cmd: &BulkCommand, out: &Out) -> anyhow::Result<()> {
     let admin = client(conn_of(cmd))?;
     match cmd {
-        BulkCommand::Template { out, .. } => {
+        BulkCommand::Template { out: file, .. } => {
             let bytes = admin.bulk_template().await?;
-            write_out(out, &bytes)?;
+            write_out(file, &bytes)?;
         }
         BulkCommand::List { .. } => {
             let list = admin.bulk_profiles().await?;
-            print(json, table(&list), serde_json::to_value(&list)?);
+            out.result(table(&list), serde_json::to_value(&list)?);
         }
         BulkCommand::Create {
             name,
@@ -695,12 +633,12 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
                 config: read_config(config)?.unwrap_or_default(),
             };
             let d = admin.create_bulk_profile(&req).await?;
-            print(json, describe(&d), detail_json(&d)?);
+            out.result(describe(&d), detail_json(&d)?);
         }
         BulkCommand::Show { profile, .. } => {
             let id = profile_id(&admin, profile).await?;
             let d = admin.bulk_profile(&id).await?;
-            print(json, describe(&d), detail_json(&d)?);
+            out.result(describe(&d), detail_json(&d)?);
         }
         BulkCommand::Edit {
             profile,
@@ -722,13 +660,12 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
                 config: read_config(config)?,
             };
             let d = admin.update_bulk_profile(&id, &req).await?;
-            print(json, describe(&d), detail_json(&d)?);
+            out.result(describe(&d), detail_json(&d)?);
         }
         BulkCommand::Delete { profile, .. } => {
             let id = profile_id(&admin, profile).await?;
             admin.delete_bulk_profile(&id).await?;
-            print(
-                json,
+            out.result(
                 format!("Deleted bulk profile {id}"),
                 serde_json::json!({"deleted": id}),
             );
@@ -740,15 +677,17 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
             ..
         } => {
             let id = profile_id(&admin, profile).await?;
-            let (body, progress) = streamed_body(file, json).await?;
+            let (body, progress) = streamed_body(file, out.json).await?;
             eprintln!("Uploading {} …", file.display());
             let outcome = admin.upload_bulk_csv(&id, body, *replace).await?;
             progress.done();
-            report_outcome(outcome, json)?;
+            report_outcome(outcome, out)?;
         }
-        BulkCommand::Inventory { profile, out, .. } => {
+        BulkCommand::Inventory {
+            profile, out: file, ..
+        } => {
             let id = profile_id(&admin, profile).await?;
-            write_out(out, &admin.bulk_inventory_csv(&id).await?)?;
+            write_out(file, &admin.bulk_inventory_csv(&id).await?)?;
         }
         BulkCommand::Devices {
             profile,
@@ -758,7 +697,7 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
         } => {
             let id = profile_id(&admin, profile).await?;
             let list = admin.bulk_devices(&id, *offset, *limit).await?;
-            print(json, devices_table(&list), serde_json::to_value(&list)?);
+            out.result(devices_table(&list), serde_json::to_value(&list)?);
         }
         BulkCommand::AddDevice {
             profile,
@@ -777,13 +716,12 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
                     attributes: parse_attributes(attributes)?,
                 }],
             };
-            report_outcome(admin.add_bulk_devices(&id, &req).await?, json)?;
+            report_outcome(admin.add_bulk_devices(&id, &req).await?, out)?;
         }
         BulkCommand::DeleteDevices { profile, ids, .. } => {
             let id = profile_id(&admin, profile).await?;
             let r = admin.delete_bulk_devices(&id, ids.clone()).await?;
-            print(
-                json,
+            out.result(
                 format!("Deleted {} device(s)", r.affected),
                 serde_json::to_value(r)?,
             );
@@ -806,8 +744,7 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
                 never_expires: *never,
             };
             let t = admin.bulk_token(&id, &req).await?;
-            print(
-                json,
+            out.result(
                 format!(
                     "Enrollment token: {}\nExpires: {}{}",
                     t.token.expose(),
@@ -822,35 +759,39 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
             );
         }
         BulkCommand::Qr {
-            profile, out, scale, ..
+            profile,
+            out: file,
+            scale,
+            ..
         } => {
             let id = profile_id(&admin, profile).await?;
-            let bytes = admin.bulk_qr(&id, format_of(out), *scale).await?;
-            std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-            print(
-                json,
+            let bytes = admin.bulk_qr(&id, format_of(file), *scale).await?;
+            std::fs::write(file, &bytes).with_context(|| format!("writing {}", file.display()))?;
+            out.result(
                 format!(
                     "Wrote the provisioning QR code of profile {id} to {} (it holds the profile's token)",
-                    out.display()
+                    file.display()
                 ),
-                serde_json::json!({"profile": id, "file": out, "bytes": bytes.len()}),
+                serde_json::json!({"profile": id, "file": file, "bytes": bytes.len()}),
             );
         }
         BulkCommand::Provisioning { profile, .. } => {
             let id = profile_id(&admin, profile).await?;
             let p = admin.bulk_provisioning(&id).await?;
             let value = serde_json::to_value(&p)?;
-            print(json, serde_json::to_string_pretty(&value)?, value);
+            out.result(serde_json::to_string_pretty(&value)?, value);
         }
         BulkCommand::InvitationQr {
-            email, out, scale, ..
+            email,
+            out: file,
+            scale,
+            ..
         } => {
-            let bytes = admin.invitation_qr(email, format_of(out), *scale).await?;
-            std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-            print(
-                json,
-                format!("Wrote the invitation QR code of {email} to {}", out.display()),
-                serde_json::json!({"user": email, "file": out, "bytes": bytes.len()}),
+            let bytes = admin.invitation_qr(email, format_of(file), *scale).await?;
+            std::fs::write(file, &bytes).with_context(|| format!("writing {}", file.display()))?;
+            out.result(
+                format!("Wrote the invitation QR code of {email} to {}", file.display()),
+                serde_json::json!({"user": email, "file": file, "bytes": bytes.len()}),
             );
         }
         BulkCommand::KmeEnable {
@@ -862,8 +803,7 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
                     description: description.clone(),
                 })
                 .await?;
-            print(
-                json,
+            out.result(
                 format!(
                     "Samsung KME integration on; default profile {}",
                     v.default_profile_id.as_deref().unwrap_or("-")
@@ -873,8 +813,7 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
         }
         BulkCommand::KmeStatus { .. } => {
             let v = admin.kme_integration().await?;
-            print(
-                json,
+            out.result(
                 format!(
                     "enabled: {}\nname: {}\ndefault profile: {}\nwaiting for approval: {}\nlast sync: {}",
                     v.enabled,
@@ -889,17 +828,17 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
             );
         }
         BulkCommand::KmeUpload { file, .. } => {
-            let (body, progress) = streamed_body(file, json).await?;
+            let (body, progress) = streamed_body(file, out.json).await?;
             eprintln!("Uploading {} to the Samsung KME uploads …", file.display());
             let outcome = admin.upload_kme_csv(body).await?;
             progress.done();
-            report_outcome(outcome, json)?;
+            report_outcome(outcome, out)?;
         }
-        BulkCommand::KmePending { out, .. } => match out {
-            Some(_) => write_out(out, &admin.kme_uploads_csv().await?)?,
+        BulkCommand::KmePending { out: file, .. } => match file {
+            Some(_) => write_out(file, &admin.kme_uploads_csv().await?)?,
             None => {
                 let list = admin.kme_uploads(0, 10_000).await?;
-                print(json, devices_table(&list), serde_json::to_value(&list)?);
+                out.result(devices_table(&list), serde_json::to_value(&list)?);
             }
         },
         BulkCommand::KmeApprove { all, ids, .. } => {
@@ -912,8 +851,7 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
                     device_ids: ids.clone(),
                 })
                 .await?;
-            print(
-                json,
+            out.result(
                 format!(
                     "Approved {} device(s); they are in the default KME profile until moved to a KME profile",
                     r.affected
@@ -925,8 +863,7 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
             let from = profile_id(&admin, profile).await?;
             let to = profile_id(&admin, to).await?;
             let r = admin.move_bulk_devices(&from, ids.clone(), &to).await?;
-            print(
-                json,
+            out.result(
                 format!("Moved {} device(s)", r.affected),
                 serde_json::to_value(r)?,
             );
@@ -934,8 +871,7 @@ pub async fn run(cmd: &BulkCommand, json: bool) -> anyhow::Result<()> {
         BulkCommand::KmeUnassign { profile, ids, .. } => {
             let id = profile_id(&admin, profile).await?;
             let r = admin.unassign_bulk_devices(&id, ids.clone()).await?;
-            print(
-                json,
+            out.result(
                 format!(
                     "Unassigned {} device(s): back in the default KME profile",
                     r.affected
@@ -992,6 +928,7 @@ mod tests {
 
     use super::*;
     use clap::Parser;
+    use enroll_core::tls::TrustConfig;
 
     #[derive(Parser)]
     struct Cli {
@@ -1015,7 +952,7 @@ mod tests {
             argv.extend(["--data-dir".into(), self.data.display().to_string()]);
             argv.extend(args[1..].iter().map(|s| s.to_string()));
             let cli = Cli::try_parse_from(argv)?;
-            run(&cli.cmd, true).await
+            run(&cli.cmd, &Out { json: true }).await
         }
 
         fn file(&self, name: &str, text: &str) -> String {

@@ -6,5 +6,6 @@ pub mod bulk;
 pub mod conn;
 pub mod desktop;
 pub mod global;
+pub mod kme;
 pub mod out;
 pub mod scan;

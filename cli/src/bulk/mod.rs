@@ -1,16 +1,19 @@
-//! `enroll server bulk …`: bulk enrollment (CSV) and Samsung KME administration.
+//! `enroll server bulk …`: bulk enrollment: profiles, CSV uploads, inventory, devices, tokens and
+//! QR codes. The Samsung KME commands (`kme-*`) are listed among them but live in [`crate::kme`].
 //!
 //! Profiles are named by id or by name. CSV uploads are streamed from the file with progress on
-//! stderr (bytes and rows sent); the server validates the whole file and imports all of it or
-//! nothing, and the bad lines are printed.
+//! stderr (bytes and rows sent, `upload.rs`); the server validates the whole file and imports all
+//! of it or nothing, and the bad lines are printed. Tables and a profile's detail are in
+//! `print.rs`; the tests of every bulk and KME command in `tests.rs`.
 
-mod print;
+pub(crate) mod print;
 #[cfg(test)]
 mod tests;
-mod upload;
+pub(crate) mod upload;
 
 use crate::admin::AdminClient;
 use crate::conn::{client, AdminConn};
+use crate::kme::{self, KmeCommand};
 use crate::out::Out;
 use anyhow::{anyhow, bail, Context as _};
 use clap::Subcommand;
@@ -20,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use upload::{report_outcome, streamed_body};
 
-/// Bulk enrollment and Samsung KME commands.
+/// Bulk enrollment commands, with the Samsung KME commands flattened in.
 #[derive(Subcommand, Debug)]
 pub enum BulkCommand {
     /// Write the CSV template (imei,serial_number,manufacturer; extra columns are attributes).
@@ -232,78 +235,9 @@ pub enum BulkCommand {
         #[arg(long, default_value_t = 8)]
         scale: u32,
     },
-    /// Turn the Samsung KME integration on (creates the default KME profile).
-    KmeEnable {
-        /// How to reach the server.
-        #[command(flatten)]
-        conn: AdminConn,
-        /// Integration name.
-        #[arg(long)]
-        name: String,
-        /// Description.
-        #[arg(long, default_value = "")]
-        description: String,
-    },
-    /// Samsung KME integration state.
-    KmeStatus {
-        /// How to reach the server.
-        #[command(flatten)]
-        conn: AdminConn,
-    },
-    /// Upload the reseller's device list (the Knox sync seam; streamed).
-    KmeUpload {
-        /// How to reach the server.
-        #[command(flatten)]
-        conn: AdminConn,
-        /// The CSV file.
-        file: PathBuf,
-    },
-    /// List the KME uploads waiting for approval (or write them as CSV with --out).
-    KmePending {
-        /// How to reach the server.
-        #[command(flatten)]
-        conn: AdminConn,
-        /// Write the unapproved devices as CSV to this file.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// Approve KME uploads: --all, or the given ids. Approved devices land in the default
-    /// KME profile (unassigned: move them to a KME profile to let them enroll).
-    KmeApprove {
-        /// How to reach the server.
-        #[command(flatten)]
-        conn: AdminConn,
-        /// Approve every upload.
-        #[arg(long, conflicts_with = "ids")]
-        all: bool,
-        /// Upload ids.
-        ids: Vec<i64>,
-    },
-    /// Move KME devices from a KME profile (e.g. the default one) to another KME profile.
-    KmeMove {
-        /// How to reach the server.
-        #[command(flatten)]
-        conn: AdminConn,
-        /// Source profile id or name.
-        profile: String,
-        /// Destination profile id or name.
-        #[arg(long)]
-        to: String,
-        /// Device ids.
-        #[arg(required = true)]
-        ids: Vec<i64>,
-    },
-    /// Unassign KME devices: back to the default KME profile.
-    KmeUnassign {
-        /// How to reach the server.
-        #[command(flatten)]
-        conn: AdminConn,
-        /// Profile id or name.
-        profile: String,
-        /// Device ids.
-        #[arg(required = true)]
-        ids: Vec<i64>,
-    },
+    /// The Samsung KME commands (`kme-*`).
+    #[command(flatten)]
+    Kme(KmeCommand),
 }
 
 fn conn_of(cmd: &BulkCommand) -> &AdminConn {
@@ -322,19 +256,13 @@ fn conn_of(cmd: &BulkCommand) -> &AdminConn {
         | BulkCommand::Token { conn, .. }
         | BulkCommand::Qr { conn, .. }
         | BulkCommand::Provisioning { conn, .. }
-        | BulkCommand::InvitationQr { conn, .. }
-        | BulkCommand::KmeEnable { conn, .. }
-        | BulkCommand::KmeStatus { conn }
-        | BulkCommand::KmeUpload { conn, .. }
-        | BulkCommand::KmePending { conn, .. }
-        | BulkCommand::KmeApprove { conn, .. }
-        | BulkCommand::KmeMove { conn, .. }
-        | BulkCommand::KmeUnassign { conn, .. } => conn,
+        | BulkCommand::InvitationQr { conn, .. } => conn,
+        BulkCommand::Kme(cmd) => cmd.conn(),
     }
 }
 
 /// Resolves a profile given by id or (case-insensitive, unique) name.
-async fn profile_id(admin: &AdminClient, given: &str) -> anyhow::Result<String> {
+pub(crate) async fn profile_id(admin: &AdminClient, given: &str) -> anyhow::Result<String> {
     let list = admin.bulk_profiles().await?;
     if let Some(p) = list.iter().find(|p| p.id == given) {
         return Ok(p.id.clone());
@@ -362,7 +290,8 @@ fn read_config(path: &Option<PathBuf>) -> anyhow::Result<Option<protocol::BulkPr
     }
 }
 
-fn write_out(out: &Option<PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes `bytes` to the `--out` file, or to stdout without one.
+pub(crate) fn write_out(out: &Option<PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
     match out {
         Some(p) => std::fs::write(p, bytes).with_context(|| format!("writing {}", p.display())),
         None => {
@@ -589,91 +518,7 @@ pub async fn run(cmd: &BulkCommand, out: &Out) -> anyhow::Result<()> {
                 serde_json::json!({"user": email, "file": file, "bytes": bytes.len()}),
             );
         }
-        BulkCommand::KmeEnable {
-            name, description, ..
-        } => {
-            let v = admin
-                .enable_kme(&protocol::KmeIntegrationRequest {
-                    name: name.clone(),
-                    description: description.clone(),
-                })
-                .await?;
-            out.result(
-                format!(
-                    "Samsung KME integration on; default profile {}",
-                    v.default_profile_id.as_deref().unwrap_or("-")
-                ),
-                serde_json::to_value(&v)?,
-            );
-        }
-        BulkCommand::KmeStatus { .. } => {
-            let v = admin.kme_integration().await?;
-            out.result(
-                format!(
-                    "enabled: {}\nname: {}\ndefault profile: {}\nwaiting for approval: {}\nlast sync: {}",
-                    v.enabled,
-                    v.name,
-                    v.default_profile_id.as_deref().unwrap_or("-"),
-                    v.pending_approval,
-                    v.last_sync_at
-                        .map(|t| t.to_string())
-                        .unwrap_or_else(|| "never".into())
-                ),
-                serde_json::to_value(&v)?,
-            );
-        }
-        BulkCommand::KmeUpload { file, .. } => {
-            let (body, progress) = streamed_body(file, out.json).await?;
-            eprintln!("Uploading {} to the Samsung KME uploads …", file.display());
-            let outcome = admin.upload_kme_csv(body).await?;
-            progress.done();
-            report_outcome(outcome, out)?;
-        }
-        BulkCommand::KmePending { out: file, .. } => match file {
-            Some(_) => write_out(file, &admin.kme_uploads_csv().await?)?,
-            None => {
-                let list = admin.kme_uploads(0, 10_000).await?;
-                out.result(devices_table(&list), serde_json::to_value(&list)?);
-            }
-        },
-        BulkCommand::KmeApprove { all, ids, .. } => {
-            if !*all && ids.is_empty() {
-                bail!("give --all or upload ids");
-            }
-            let r = admin
-                .kme_approve(&protocol::KmeApproveRequest {
-                    all: *all,
-                    device_ids: ids.clone(),
-                })
-                .await?;
-            out.result(
-                format!(
-                    "Approved {} device(s); they are in the default KME profile until moved to a KME profile",
-                    r.affected
-                ),
-                serde_json::to_value(r)?,
-            );
-        }
-        BulkCommand::KmeMove { profile, to, ids, .. } => {
-            let from = profile_id(&admin, profile).await?;
-            let to = profile_id(&admin, to).await?;
-            let r = admin.move_bulk_devices(&from, ids.clone(), &to).await?;
-            out.result(
-                format!("Moved {} device(s)", r.affected),
-                serde_json::to_value(r)?,
-            );
-        }
-        BulkCommand::KmeUnassign { profile, ids, .. } => {
-            let id = profile_id(&admin, profile).await?;
-            let r = admin.unassign_bulk_devices(&id, ids.clone()).await?;
-            out.result(
-                format!(
-                    "Unassigned {} device(s): back in the default KME profile",
-                    r.affected
-                ),
-                serde_json::to_value(r)?,
-            );
-        }
+        BulkCommand::Kme(cmd) => kme::run(cmd, &admin, out).await?,
     }
     Ok(())
 }

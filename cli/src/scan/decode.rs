@@ -1,6 +1,6 @@
-//! `enroll scan`: enrollment QR codes from image files, a directory of frames (a simulated
-//! camera) or a live camera (feature `camera`, through nokhwa: V4L2 on Linux, AVFoundation on
-//! macOS).
+//! The decoding behind `enroll scan`: enrollment QR codes from image files, a directory of
+//! frames (a simulated camera) or a live camera (feature `camera`, through nokhwa: V4L2 on
+//! Linux, AVFoundation on macOS).
 //!
 //! Every code found is reported with its decoded text exactly as in the QR code, beside the
 //! parsed enrollment intent or the reason it is not one. The intent summary never contains

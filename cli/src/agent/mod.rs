@@ -1,0 +1,252 @@
+//! The agent commands: `enroll`, `status`, `checkin`, `reenroll`, `resume`, `cancel`, `forget`.
+//!
+//! They keep their settings in `<state-dir>/agent.json` (`settings.rs`) and their secrets in the
+//! keychain (or the `secrets.insecure-file-store.json` fallback); the server and credential
+//! flags are in `credential.rs`. State changes are printed as they happen.
+
+pub(crate) mod credential;
+pub(crate) mod settings;
+
+use crate::global::GlobalArgs;
+use crate::out::Out;
+use anyhow::{anyhow, bail, Context as _};
+use clap::{Args, Subcommand};
+use credential::{credential, ConnectArgs, CredentialArgs};
+use enroll_core::agent::state::EnrollmentStatus;
+use enroll_core::platform::SystemClock;
+use enroll_core::Agent;
+use settings::{build_agent, load_settings, save_settings};
+use std::path::Path;
+use std::time::Duration;
+
+/// The agent commands (listed among the top-level commands).
+#[derive(Subcommand)]
+pub enum AgentCommand {
+    /// Enroll this machine with a server.
+    Enroll(EnrollArgs),
+    /// Show the enrollment state.
+    Status,
+    /// Report device state to the server; applies a retire, wipe or reset.
+    Checkin,
+    /// Re-enroll (Troubleshooting), or enroll again after a retire, wipe or reset.
+    Reenroll(ReenrollArgs),
+    /// Resume an interrupted enrollment.
+    Resume,
+    /// Cancel the enrollment in progress (the server deactivates MDM for the device).
+    Cancel,
+    /// Forget all local enrollment state and secrets (does not contact the server).
+    Forget,
+}
+
+/// `enroll enroll`: the server and the credential.
+#[derive(Args)]
+pub struct EnrollArgs {
+    /// Where the server is.
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+    /// What to enroll with.
+    #[command(flatten)]
+    pub(crate) credential: CredentialArgs,
+}
+
+/// `enroll reenroll`: optionally another server, and the credential.
+#[derive(Args)]
+pub struct ReenrollArgs {
+    /// Server (default: the one enrolled with).
+    #[arg(long)]
+    server: Option<String>,
+    /// What to enroll with.
+    #[command(flatten)]
+    credential: CredentialArgs,
+}
+
+/// Runs an agent command on the state in `--state-dir`, printing through `out`.
+pub async fn run(global: &GlobalArgs, cmd: &AgentCommand, out: &Out) -> anyhow::Result<()> {
+    let dir = global.state_dir();
+    match cmd {
+        AgentCommand::Enroll(args) => enroll(global, &dir, args, out).await,
+        _ => agent_command(global, &dir, cmd, out).await,
+    }
+}
+
+/// The status as JSON (as `--json` prints it).
+pub(crate) fn status_json(status: &EnrollmentStatus) -> serde_json::Value {
+    serde_json::to_value(status).unwrap_or(serde_json::Value::Null)
+}
+
+/// The status for humans.
+pub(crate) fn describe(status: &EnrollmentStatus) -> String {
+    match status {
+        EnrollmentStatus::ProfileReady { expires_at } | EnrollmentStatus::Installing { expires_at } => {
+            let left = expires_at - SystemClock.now_secs();
+            format!("{} (profile valid for {left} s more)", status.name())
+        }
+        EnrollmentStatus::Active { device_id, user } => {
+            format!(
+                "active (device {device_id}{})",
+                user.as_ref().map(|u| format!(", user {u}")).unwrap_or_default()
+            )
+        }
+        EnrollmentStatus::Failed { reason, .. } => format!("failed: {reason}"),
+        other => other.name().to_owned(),
+    }
+}
+
+trait NowSecs {
+    fn now_secs(&self) -> i64;
+}
+
+impl NowSecs for SystemClock {
+    fn now_secs(&self) -> i64 {
+        use enroll_core::platform::Clock as _;
+        self.now_ms() / 1000
+    }
+}
+
+/// Prints each state change while `fut` runs.
+pub(crate) async fn with_progress<T>(
+    agent: &Agent,
+    out: &Out,
+    fut: impl std::future::Future<Output = T>,
+) -> T {
+    let mut rx = agent.subscribe();
+    let json = out.json;
+    let printer = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let status = rx.borrow_and_update().clone();
+            if json {
+                eprintln!("{}", serde_json::json!({"progress": status_json(&status)}));
+            } else {
+                eprintln!("  → {}", describe(&status));
+            }
+        }
+    });
+    let result = fut.await;
+    // Let the printer drain the last change.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    printer.abort();
+    result
+}
+
+/// The status if the enrollment ended active, else an error naming how it ended.
+pub(crate) fn fail_with_status(
+    result: enroll_core::Result<EnrollmentStatus>,
+) -> anyhow::Result<EnrollmentStatus> {
+    let status = result?;
+    match &status {
+        EnrollmentStatus::Active { .. } => Ok(status),
+        other => Err(anyhow!("enrollment ended {}", describe(other))),
+    }
+}
+
+/// `enroll enroll`: saves the server settings, then enrolls with the credential.
+pub(crate) async fn enroll(
+    global: &GlobalArgs,
+    dir: &Path,
+    args: &EnrollArgs,
+    out: &Out,
+) -> anyhow::Result<()> {
+    let mut settings = load_settings(dir)?;
+    let server = args
+        .connect
+        .server
+        .clone()
+        .or(settings.server.clone())
+        .ok_or_else(|| anyhow!("--server is required"))?;
+    if let Some(ca) = &args.connect.ca {
+        let bytes = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        let certs = enroll_core::tls::parse_certificates(&bytes)?;
+        let pem = certs.iter().map(|d| pem_encode(d)).collect::<String>();
+        settings.ca_pem = Some(pem);
+    }
+    if !args.connect.pin_spki.is_empty() {
+        settings.spki_pins = args.connect.pin_spki.clone();
+    }
+    settings.insecure_loopback_http |= args.connect.insecure_loopback_http;
+    settings.server = Some(enroll_core::agent::strip_go(&server));
+    std::fs::create_dir_all(dir)?;
+    save_settings(dir, &settings)?;
+    let credential = credential(&args.credential, Some(&server))?
+        .ok_or_else(|| anyhow!("give --token, --pin (with --user) or --user (password prompt)"))?;
+    let agent = build_agent(global, dir, &settings, out)?;
+    out.step(format!(
+        "Enrolling with {} using a {} …",
+        settings.server.as_deref().unwrap_or_default(),
+        credential.kind()
+    ));
+    let status = with_progress(&agent, out, agent.enroll(&server, credential)).await;
+    let status = fail_with_status(status)?;
+    out.result(format!("Enrolled: {}", describe(&status)), status_json(&status));
+    Ok(())
+}
+
+fn pem_encode(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut s = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        s.push_str(&String::from_utf8_lossy(chunk));
+        s.push('\n');
+    }
+    s.push_str("-----END CERTIFICATE-----\n");
+    s
+}
+
+async fn agent_command(global: &GlobalArgs, dir: &Path, cmd: &AgentCommand, out: &Out) -> anyhow::Result<()> {
+    let settings = load_settings(dir)?;
+    match cmd {
+        AgentCommand::Status => {
+            let agent = build_agent(global, dir, &settings, out)?;
+            let status = agent.status();
+            out.result(describe(&status), status_json(&status));
+        }
+        AgentCommand::Checkin => {
+            let agent = build_agent(global, dir, &settings, out)?;
+            let outcome = agent.checkin(Default::default()).await?;
+            let human = match outcome.applied {
+                Some(a) => format!(
+                    "Server asked to {a:?}: applied; local state is now {}",
+                    describe(&outcome.status)
+                ),
+                None => format!("Checked in: server state {:?}", outcome.device_state),
+            };
+            out.result(
+                human,
+                serde_json::json!({"device_state": outcome.device_state, "applied": outcome.applied, "status": status_json(&outcome.status)}),
+            );
+        }
+        AgentCommand::Reenroll(args) => {
+            let agent = build_agent(global, dir, &settings, out)?;
+            let server = args.server.clone().or(settings.server.clone());
+            let cred = credential(&args.credential, server.as_deref())?;
+            out.step("Re-enrolling …");
+            let status = with_progress(&agent, out, agent.reenroll(args.server.as_deref(), cred)).await;
+            let status = fail_with_status(status)?;
+            out.result(
+                format!("Re-enrolled: {}", describe(&status)),
+                status_json(&status),
+            );
+        }
+        AgentCommand::Resume => {
+            let agent = build_agent(global, dir, &settings, out)?;
+            let status = with_progress(&agent, out, agent.run()).await;
+            let status = fail_with_status(status)?;
+            out.result(format!("Resumed: {}", describe(&status)), status_json(&status));
+        }
+        AgentCommand::Cancel => {
+            let agent = build_agent(global, dir, &settings, out)?;
+            let status = agent.cancel().await?;
+            out.result(format!("Cancelled: {}", describe(&status)), status_json(&status));
+        }
+        AgentCommand::Forget => {
+            let agent = build_agent(global, dir, &settings, out)?;
+            agent.reset_local().await?;
+            out.result(
+                "Local enrollment state cleared",
+                serde_json::json!({"forgotten": true}),
+            );
+        }
+        _ => bail!("not an agent command"),
+    }
+    Ok(())
+}

@@ -35,7 +35,7 @@ pub mod http;
 pub mod pki;
 pub mod profile;
 pub mod qr;
-mod serve;
+
 pub mod service;
 pub mod store;
 
@@ -43,7 +43,7 @@ pub use clock::{ManualClock, ServerClock, SystemClock};
 pub use directory::{Directory, DirectoryError, SqliteDirectory};
 pub use error::ServerError;
 pub use http::route_table;
-pub use serve::RunningServer;
+pub use http::serve::RunningServer;
 
 use enroll_core::secret::SecretString;
 use std::net::SocketAddr;
@@ -157,7 +157,7 @@ impl ServerConfig {
 /// [`RunningServer::shutdown`].
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     config.validate()?;
-    serve::start(config).await
+    http::serve::start(config).await
 }
 
 /// The application without a listener: the router and its state. Tests drive

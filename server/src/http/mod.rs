@@ -4,6 +4,8 @@
 //! Handlers only parse and answer; rules live in `service`. Blocking work (SQLite, argon2,
 //! signing) runs on tokio's blocking pool.
 
+pub(crate) mod serve;
+
 use crate::error::ApiError;
 use crate::service::Core;
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};

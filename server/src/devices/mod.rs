@@ -2,7 +2,7 @@
 //!
 //! - **States** (seed 003): `pending` → `active` on confirm; `cancelled`; `retired` / `wiped`
 //!   (administrator actions, delivered at the next check-in); `archived` (an Android 10+ device
-//!   re-enrolled as a new entry: [`archives_on_reenroll`]). The state columns and their text
+//!   re-enrolled as a new entry: [`archives_on_reenroll`], [`archive_replaced`]). The state columns and their text
 //!   forms are in [`queries`].
 //! - **History**: every change of state appends a line (`device_history`).
 //! - **Admin actions**: retire, wipe, reset ([`DeviceService::device_action`]) close the
@@ -13,9 +13,11 @@
 //! enrollment flow, which creates, activates and archives entries. This domain depends on
 //! `users` (an owner's e-mail in views) and on the shared layers only.
 
+mod archive;
 pub(crate) mod queries;
 mod routes;
 
+pub(crate) use archive::archive_replaced;
 pub(crate) use queries::*;
 pub(crate) use routes::table;
 

@@ -153,36 +153,7 @@ impl EnrollmentService<'_> {
         store::enrollment_confirm(&tx, &e.id, now)?;
         devices::add_history(&tx, &device.id, now, event, &format!("enrollment {}", e.id))?;
         if e.archive_on_confirm {
-            let mut olds = devices::matching_devices(&tx, &e.descriptor, false)?;
-            if let Some(replaced) = e
-                .replaces
-                .as_deref()
-                .map(|id| devices::device_by_id(&tx, id))
-                .transpose()?
-                .flatten()
-            {
-                if !olds.iter().any(|o| o.id == replaced.id) && replaced.state != DeviceState::Archived {
-                    olds.push(replaced);
-                }
-            }
-            for mut old in olds {
-                if old.id == device.id {
-                    continue;
-                }
-                old.state = DeviceState::Archived;
-                old.mdm = MdmStatus::Deactivated;
-                old.archived_at = Some(now);
-                old.pending_action = None;
-                devices::update_device(&tx, &old)?;
-                devices::add_history(
-                    &tx,
-                    &old.id,
-                    now,
-                    "archived",
-                    &format!("replaced by device {}", device.id),
-                )?;
-                tracing::info!(device_id = %old.id, replaced_by = %device.id, "device entry archived");
-            }
+            devices::archive_replaced(&tx, &e.descriptor, e.replaces.as_deref(), &device.id, now)?;
         }
         tx.commit()?;
         tracing::info!(enrollment_id = %e.id, device_id = %device.id, event, "enrollment confirmed");

@@ -7,15 +7,15 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | [`service`] | profiles: create / edit / delete, derived tokens (refresh, extend), provisioning payloads, QR |
-//! | [`config`] | checks of a profile configuration against the agent's QR parser |
-//! | [`inventory`] | devices of a profile: add / edit / delete one by one, CSV import and export |
-//! | [`matching`] | which bulk device an enrolling device is (IMEI, or serial + manufacturer), or why not |
-//! | [`queries`] | store queries of profiles and bulk devices |
-//! | [`imei`], [`validate`] | IMEI Luhn checks, identifier and attribute checks |
-//! | [`parse`], [`strategies`], [`import`] | the CSV import: parsing and duplicate checks, bulk-load strategies, the import itself |
-//! | [`export`] | formula-safe CSV output, the template |
-//! | [`routes`] | the HTTP routes of `/admin/bulk/...` |
+//! | `service.rs` | profiles: create / edit / delete, derived tokens (refresh, extend), provisioning payloads, QR |
+//! | `config.rs` | checks of a profile configuration against the agent's QR parser |
+//! | `inventory.rs` | devices of a profile: add / edit / delete one by one, CSV import and export |
+//! | `matching.rs` | which bulk device an enrolling device is (IMEI, or serial + manufacturer), or why not |
+//! | `queries.rs` | store queries of profiles and bulk devices |
+//! | `imei.rs`, `validate.rs` | IMEI Luhn checks, identifier and attribute checks |
+//! | `parse.rs`, `strategies.rs`, `import.rs` | the CSV import: parsing and duplicate checks, bulk-load strategies, the import itself |
+//! | `export.rs` | formula-safe CSV output, the template |
+//! | `routes.rs` | the HTTP routes of `/admin/bulk/...` |
 //!
 //! Decisions (also in `docs/protocol.md` and `docs/bulk.md`):
 //!

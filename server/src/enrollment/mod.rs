@@ -1,17 +1,17 @@
 //! Enrollment: how a device becomes managed, from the credential to the confirmed profile, and
 //! what an enrolled agent calls afterwards.
 //!
-//! - [`credentials`]: password (local or directory), one-time PIN, user token, bulk token and
+//! - `credentials.rs`: password (local or directory), one-time PIN, user token, bulk token and
 //!   tokenless credentials, checked into a `Principal`;
-//! - [`invitations`]: invitation links with one-time PINs (seed 003: lifetime, attempts, lock)
-//!   and their QR code; [`tokens`]: user enrollment tokens (seed 000: 7 to 999 days or never);
-//! - [`enroll`]: idempotent `POST /enrollments`, device matching and re-enrollment (seed 003:
+//! - `invitations.rs`: invitation links with one-time PINs (seed 003: lifetime, attempts, lock)
+//!   and their QR code; `tokens.rs`: user enrollment tokens (seed 000: 7 to 999 days or never);
+//! - `enroll.rs`: idempotent `POST /enrollments`, device matching and re-enrollment (seed 003:
 //!   one entry reused, or a new entry and the old ones archived on Android 10+);
-//! - [`lifecycle`]: profile issuance (the `.mobileconfig` built by [`profile`], signed by the
-//!   PKI), confirm and cancel; [`checkin`]: device check-in, action acknowledgement;
-//! - [`validate`]: input checks of the agent's requests; [`secrets`]: derived enrollment and
-//!   device secrets and request fingerprints; [`queries`]: PINs, profile issuances,
-//!   idempotency keys; [`routes`]: the HTTP routes, the `/go` page and the CA download.
+//! - `lifecycle.rs`: profile issuance (the `.mobileconfig` built by [`profile`], signed by the
+//!   PKI), confirm and cancel; `checkin.rs`: device check-in, action acknowledgement;
+//! - `validate.rs`: input checks of the agent's requests; `secrets.rs`: derived enrollment and
+//!   device secrets and request fingerprints; `queries.rs`: PINs, profile issuances,
+//!   idempotency keys; `routes.rs`: the HTTP routes, the `/go` page and the CA download.
 //!
 //! Depends on `users`, `devices` and `bulk` (their small public APIs), never the other way.
 //! Every function is synchronous (SQLite and argon2 block); the HTTP layer runs them on the

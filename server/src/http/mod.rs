@@ -1,10 +1,10 @@
-//! HTTP layer shared by every domain: router assembly ([`router`] merges the routes each domain
+//! HTTP layer shared by every domain: router assembly (`router` merges the routes each domain
 //! declares in its `routes.rs`), extractors that answer JSON errors ([`ApiJson`], [`PathParam`],
 //! [`Admin`], [`CsvUpload`]), replies and query parameters, the middleware that stamps every
 //! reply, and the listener (`serve.rs`).
 //!
 //! Handlers only parse and answer; rules live in the domains' services. Blocking work (SQLite,
-//! argon2, signing) runs on tokio's blocking pool ([`blocking`]). This module knows no domain:
+//! argon2, signing) runs on tokio's blocking pool (`blocking`). This module knows no domain:
 //! the crate root hands it the list of routes.
 
 mod extract;
@@ -89,7 +89,7 @@ where
 /// What a handler answers.
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
-/// Methods used in [`route_table`], for tests that walk it.
+/// Methods used in [`crate::route_table`], for tests that walk it.
 pub fn parse_method(m: &str) -> Option<Method> {
     match m {
         "GET" => Some(Method::GET),

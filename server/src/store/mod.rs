@@ -6,7 +6,7 @@
 //!
 //! `crate::store` holds what several domains share: the connection ([`Store`]), the schema and
 //! its migrations ([`schema`]), the `meta` key-value table, the enrollment token rows
-//! ([`tokens`]: user tokens and bulk-profile tokens) and the enrollment rows ([`enrollments`]:
+//! (`tokens.rs`: user tokens and bulk-profile tokens) and the enrollment rows (`enrollments.rs`:
 //! written by the enrollment flow, closed by device actions). Each domain keeps its own queries
 //! in its folder (`users/queries.rs`, `devices/queries.rs`, `enrollment/queries.rs`,
 //! `bulk/queries.rs`).

@@ -6,6 +6,12 @@
 //! (retire, wipe, reset), bulk enrollment profiles with all-or-nothing CSV imports ([`bulk`]),
 //! Samsung Knox Mobile Enrollment uploads and approvals, and enrollment QR codes ([`qr`]).
 //!
+//! The code is laid out by domain (`server/README.md` maps the seeds' rules to files):
+//! `enrollment/`, `devices/`, `users/`, [`bulk`], `kme/`, each with its rules, store queries
+//! and routes, over shared layers ([`store`], [`pki`], [`http`], [`error`], [`clock`],
+//! [`crypto`], [`qr`], [`directory`]). Dependencies between domains go one way: enrollment →
+//! users, devices, bulk; kme → bulk; bulk → users; devices → users (`tests/layout.rs`).
+//!
 //! The wire protocol is [`enroll_core::protocol`]; `docs/protocol.md` and `docs/openapi.json`
 //! describe it for other implementers.
 //!
@@ -26,24 +32,25 @@
 //! (`/mdm/checkin`, `/mdm/server`) the profile points to.
 
 pub mod bulk;
-mod bulk_service;
 pub mod clock;
+mod common;
 pub mod crypto;
+mod devices;
 pub mod directory;
+pub mod enrollment;
 pub mod error;
 pub mod http;
+mod kme;
 pub mod pki;
-pub mod profile;
 pub mod qr;
-mod serve;
-pub mod service;
+mod state;
 pub mod store;
+mod users;
 
 pub use clock::{ManualClock, ServerClock, SystemClock};
 pub use directory::{Directory, DirectoryError, SqliteDirectory};
 pub use error::ServerError;
-pub use http::route_table;
-pub use serve::RunningServer;
+pub use http::serve::RunningServer;
 
 use enroll_core::secret::SecretString;
 use std::net::SocketAddr;
@@ -157,14 +164,14 @@ impl ServerConfig {
 /// [`RunningServer::shutdown`].
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     config.validate()?;
-    serve::start(config).await
+    http::serve::start(config).await
 }
 
 /// The application without a listener: the router and its state. Tests drive
 /// [`App::router`] with `tower::ServiceExt::oneshot`; [`start`] serves it over TLS.
 #[derive(Clone)]
 pub struct App {
-    core: Arc<service::Core>,
+    core: Arc<state::Shared>,
 }
 
 impl std::fmt::Debug for App {
@@ -173,6 +180,22 @@ impl std::fmt::Debug for App {
             .field("base_url", &self.core.base_url)
             .finish_non_exhaustive()
     }
+}
+
+/// Every domain's routes. Order does not matter: the router groups them by path.
+fn routes() -> Vec<http::Route> {
+    let mut all = enrollment::table();
+    all.extend(users::table());
+    all.extend(devices::table());
+    all.extend(bulk::table());
+    all.extend(kme::table());
+    all
+}
+
+/// Every route the server answers, as (HTTP method, path template). The router is built from
+/// the same list and `docs/openapi.json` must list exactly the same pairs (a test checks both).
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes().into_iter().map(|r| (r.method, r.path)).collect()
 }
 
 /// Reads the file, or creates it with `make()` (mode 0600).
@@ -257,7 +280,7 @@ impl App {
             .trim_end_matches('/')
             .to_string();
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        let core = service::Core {
+        let core = state::Shared {
             store: Mutex::new(store),
             directory,
             pki,
@@ -278,7 +301,7 @@ impl App {
 
     /// The HTTP router (every route of [`route_table`], JSON fallbacks, protocol header).
     pub fn router(&self) -> axum::Router {
-        http::router(self.core.clone())
+        http::router(self.core.clone(), routes())
     }
 
     /// The admin bearer token.

@@ -392,7 +392,7 @@ pub fn unix_now() -> i64 {
 /// An enrollment profile (plist) as the reference server builds it, for server `base`, valid
 /// for five minutes from now.
 pub fn enrollment_plist(base: &str) -> Vec<u8> {
-    use enroll_server::profile::{build_enrollment_profile, new_uuid, ProfileParams};
+    use enroll_server::enrollment::profile::{build_enrollment_profile, new_uuid, ProfileParams};
     build_enrollment_profile(&ProfileParams {
         device_id: "d1".into(),
         payload_uuid: new_uuid(),

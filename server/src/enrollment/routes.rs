@@ -1,0 +1,235 @@
+//! HTTP routes of enrollment: the agent's routes (info, enroll, profile, confirm, cancel,
+//! check-in, ack, re-enroll), the invitation page `/go` and the CA download, and the admin
+//! routes of invitations and user tokens.
+
+use super::{validate_idempotency_key, EnrollmentService};
+use crate::error::ApiError;
+use crate::http::{
+    bearer, blocking, image_params, image_reply, json, Admin, ApiJson, ApiResult, AppState, PathParam, Route,
+};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use enroll_core::protocol::{
+    routes, AckRequest, CancelRequest, CheckinRequest, ConfirmRequest, CreateTokenRequest, EnrollRequest,
+    InviteRequest, ReenrollRequest, IDEMPOTENCY_HEADER, PROFILE_CONTENT_TYPE, PROFILE_EXPIRES_HEADER,
+};
+
+/// The routes of this domain.
+pub(crate) fn table() -> Vec<Route> {
+    vec![
+        Route::new("GET", routes::INFO, get(info)),
+        Route::new("POST", routes::ENROLLMENTS, post(enroll)),
+        Route::new("GET", routes::ENROLLMENT_PROFILE, get(profile)),
+        Route::new("POST", routes::ENROLLMENT_CANCEL, post(cancel)),
+        Route::new("POST", routes::ENROLLMENT_CONFIRM, post(confirm)),
+        Route::new("POST", routes::DEVICE_CHECKIN, post(checkin)),
+        Route::new("POST", routes::DEVICE_ACK, post(ack)),
+        Route::new("POST", routes::DEVICE_REENROLL, post(reenroll)),
+        Route::new("POST", routes::ADMIN_INVITATIONS, post(invite)),
+        Route::new("POST", routes::ADMIN_TOKENS, post(create_token)),
+        Route::new("GET", routes::ADMIN_INVITATION_QR, get(invitation_qr)),
+        Route::new("GET", routes::GO, get(go_page)),
+        Route::new("GET", routes::CA_PEM, get(ca_pem)),
+    ]
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let v = headers
+        .get(IDEMPOTENCY_HEADER)
+        .ok_or_else(|| ApiError::bad_request("the idempotency-key header is required"))?;
+    let key = v
+        .to_str()
+        .map_err(|_| ApiError::bad_request("invalid idempotency-key"))?
+        .to_string();
+    validate_idempotency_key(&key)?;
+    Ok(key)
+}
+
+async fn info(State(core): State<AppState>) -> Response {
+    json(StatusCode::OK, &EnrollmentService(&core).info())
+}
+
+async fn enroll(
+    State(core): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<EnrollRequest>,
+) -> ApiResult {
+    let key = idempotency_key(&headers)?;
+    let (resp, created) = blocking(core, move |s| EnrollmentService(s).enroll(&key, &req)).await?;
+    Ok(json(
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        &resp,
+    ))
+}
+
+async fn reenroll(
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ReenrollRequest>,
+) -> ApiResult {
+    let bearer = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
+    let key = idempotency_key(&headers)?;
+    let (resp, created) = blocking(core, move |s| {
+        EnrollmentService(s).reenroll(&id, Some(&bearer), &key, &req)
+    })
+    .await?;
+    Ok(json(
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        &resp,
+    ))
+}
+
+async fn profile(State(core): State<AppState>, PathParam(id): PathParam, headers: HeaderMap) -> ApiResult {
+    let bearer = bearer(&headers);
+    let (der, expires_at) = blocking(core, move |s| {
+        EnrollmentService(s).issue_profile(&id, bearer.as_deref())
+    })
+    .await?;
+    let mut resp = (StatusCode::OK, der).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROFILE_CONTENT_TYPE),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"enroll.mobileconfig\""),
+    );
+    h.insert(PROFILE_EXPIRES_HEADER, HeaderValue::from(expires_at));
+    Ok(resp)
+}
+
+async fn confirm(
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ConfirmRequest>,
+) -> ApiResult {
+    let bearer = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
+    let resp = blocking(core, move |s| {
+        EnrollmentService(s).confirm(&id, Some(&bearer), &req)
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &resp))
+}
+
+async fn cancel(
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CancelRequest>,
+) -> ApiResult {
+    let bearer = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
+    let resp = blocking(core, move |s| {
+        EnrollmentService(s).cancel(&id, Some(&bearer), &req)
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &resp))
+}
+
+async fn checkin(
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CheckinRequest>,
+) -> ApiResult {
+    let bearer = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
+    let resp = blocking(core, move |s| {
+        EnrollmentService(s).checkin(&id, Some(&bearer), &req)
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &resp))
+}
+
+async fn ack(
+    State(core): State<AppState>,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<AckRequest>,
+) -> ApiResult {
+    let bearer = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
+    let resp = blocking(core, move |s| EnrollmentService(s).ack(&id, Some(&bearer), &req)).await?;
+    Ok(json(StatusCode::OK, &resp))
+}
+
+const GO_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Enroll your device</title></head>
+<body style="font-family: sans-serif; max-width: 36em; margin: 2em auto; padding: 0 1em">
+<h1>Enroll your device</h1>
+<p>Open this link <strong>on the device you want to enroll</strong>, in the enrollment app.
+If you received it on a computer, type the address into the browser of your phone or tablet.</p>
+<p>Sign in with your e-mail address and the one-time PIN or the password from your invitation
+(directory accounts use their network credentials). The app then downloads a management profile:
+install it within a few minutes, before it expires.</p>
+<p lang="fr">Ouvrez ce lien <strong>sur l'appareil à inscrire</strong>, dans l'application d'inscription,
+puis installez le profil de gestion dans les minutes qui suivent.</p>
+</body></html>
+"#;
+
+async fn go_page() -> Response {
+    let mut resp = (StatusCode::OK, GO_PAGE).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    resp
+}
+
+async fn ca_pem(State(core): State<AppState>) -> Response {
+    let mut resp = (StatusCode::OK, core.pki.ca_pem().to_owned()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-pem-file"),
+    );
+    resp
+}
+
+async fn invite(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(email): PathParam,
+    ApiJson(req): ApiJson<InviteRequest>,
+) -> ApiResult {
+    let resp = blocking(core, move |s| EnrollmentService(s).invite(&email, &req)).await?;
+    Ok(json(StatusCode::CREATED, &resp))
+}
+
+async fn create_token(
+    _: Admin,
+    State(core): State<AppState>,
+    ApiJson(req): ApiJson<CreateTokenRequest>,
+) -> ApiResult {
+    let resp = blocking(core, move |s| EnrollmentService(s).create_token(&req)).await?;
+    Ok(json(StatusCode::CREATED, &resp))
+}
+
+async fn invitation_qr(
+    _: Admin,
+    State(core): State<AppState>,
+    PathParam(email): PathParam,
+    uri: axum::http::Uri,
+) -> ApiResult {
+    let (format, scale) = image_params(&uri)?;
+    let bytes = blocking(core, move |s| {
+        EnrollmentService(s).invitation_qr(&email, format, scale)
+    })
+    .await?;
+    Ok(image_reply(bytes, format))
+}

@@ -1,0 +1,85 @@
+//! The state every domain service works on, built once by [`crate::App::open`]: the store
+//! behind its mutex, the PKI, the directory, the clock, the server secret and the settings.
+//!
+//! Domain services (`EnrollmentService`, `DeviceService`, `UserService`, `BulkService`,
+//! `KmeService`) are small borrowing wrappers over one [`Shared`] made by [`domain_service!`]:
+//! each holds `&Shared` and dereferences to it, so a rule reads `self.now()`, `self.lock()?` or
+//! `self.base_url` whichever domain it belongs to. Nothing here knows a domain.
+
+use crate::clock::ServerClock;
+use crate::crypto;
+use crate::directory::Directory;
+use crate::error::ApiError;
+use crate::pki::Pki;
+use crate::store::Store;
+use enroll_core::secret::SecretString;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The server's state shared by all requests.
+pub(crate) struct Shared {
+    /// The database.
+    pub store: Mutex<Store>,
+    /// The directory checking "network credentials".
+    pub directory: Arc<dyn Directory>,
+    /// CA, TLS identity, profile signer.
+    pub pki: Pki,
+    /// The server secret (32 bytes) the derived secrets and bulk tokens come from.
+    pub secret: Vec<u8>,
+    /// The admin bearer token.
+    pub admin_token: SecretString,
+    /// Time source.
+    pub clock: Arc<dyn ServerClock>,
+    /// Public base URL (no trailing slash).
+    pub base_url: String,
+    /// Server name (`/info`, profile organization).
+    pub name: String,
+    /// Profile validity, seconds.
+    pub profile_validity: i64,
+    /// Wrong PINs before a PIN locks.
+    pub pin_max_attempts: u32,
+    /// Default PIN lifetime, seconds.
+    pub pin_ttl: i64,
+    /// APNs topic put in profiles.
+    pub topic: String,
+    /// The DPC named in provisioning payloads.
+    pub dpc: crate::qr::DpcSettings,
+    /// Where CSV uploads are spooled before import.
+    pub upload_dir: std::path::PathBuf,
+}
+
+impl Shared {
+    /// The current time, Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The store, locked (one writer at a time).
+    pub fn lock(&self) -> Result<MutexGuard<'_, Store>, ApiError> {
+        self.store
+            .lock()
+            .map_err(|_| ApiError::internal(&"store lock poisoned"))
+    }
+
+    /// Checks the admin bearer token in constant time.
+    pub fn admin_ok(&self, bearer: Option<&str>) -> bool {
+        bearer.is_some_and(|b| crypto::ct_eq_str(b, self.admin_token.expose()))
+    }
+}
+
+/// Declares a domain service: a `Copy` wrapper over `&Shared` that dereferences to it.
+macro_rules! domain_service {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy)]
+        pub(crate) struct $name<'a>(pub(crate) &'a crate::state::Shared);
+
+        impl std::ops::Deref for $name<'_> {
+            type Target = crate::state::Shared;
+
+            fn deref(&self) -> &Self::Target {
+                self.0
+            }
+        }
+    };
+}
+pub(crate) use domain_service;

@@ -1,0 +1,129 @@
+//! SQLite storage: schema and plain row functions.
+//!
+//! One database file (`enroll.db` in the data directory), WAL mode. Functions take a
+//! `&Connection`, so they work the same on a connection and inside a transaction
+//! (`rusqlite::Transaction` derefs to `Connection`). Nothing here knows about HTTP.
+//!
+//! `crate::store` holds what several domains share: the connection ([`Store`]), the schema and
+//! its migrations ([`schema`]), the `meta` key-value table, the enrollment token rows
+//! (`tokens.rs`: user tokens and bulk-profile tokens) and the enrollment rows (`enrollments.rs`:
+//! written by the enrollment flow, closed by device actions). Each domain keeps its own queries
+//! in its folder (`users/queries.rs`, `devices/queries.rs`, `enrollment/queries.rs`,
+//! `bulk/queries.rs`).
+//!
+//! Secrets are never stored in clear: tokens as SHA-256, PINs and passwords as argon2 PHC
+//! strings, SCEP challenges as SHA-256. Enrollment and device secrets are not stored at all
+//! (they are HMACs derived from the server secret).
+
+mod enrollments;
+pub mod schema;
+mod tokens;
+
+pub use enrollments::*;
+pub use schema::{apply_schema, BULK_INDEXES, SCHEMA_VERSION};
+pub use tokens::*;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+/// Storage error.
+pub type StoreResult<T> = Result<T, rusqlite::Error>;
+
+/// The database connection.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+/// Applies the connection settings shared by every connection to the database file.
+pub fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies the schema.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
+        apply_schema(&conn)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(Self { conn })
+    }
+
+    /// The connection (for reads and single statements).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The connection, mutably (to start transactions).
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers shared by the domains' queries
+
+/// A JSON encoding failure as a storage error.
+pub(crate) fn json_err(e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+/// Decodes a JSON column.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(idx: usize, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// Case-folded e-mail used for uniqueness and look-ups.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+// ---------------------------------------------------------------------------------------------
+// meta
+
+/// Reads a `meta` value.
+pub fn meta_get(c: &Connection, key: &str) -> StoreResult<Option<String>> {
+    c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}
+
+/// Writes a `meta` value.
+pub fn meta_set(c: &Connection, key: &str, value: &str) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::schema::SCHEMA;
+    use super::*;
+
+    pub(crate) fn mem() -> Store {
+        let conn = Connection::open_in_memory().unwrap();
+        apply_schema(&conn).unwrap();
+        Store { conn }
+    }
+
+    #[test]
+    fn version_1_databases_are_migrated() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        apply_schema(&conn).unwrap();
+        apply_schema(&conn).unwrap();
+        let has: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('enrollments') WHERE name = 'bulk_device_id'")
+            .unwrap()
+            .exists([])
+            .unwrap();
+        assert!(has);
+    }
+}

@@ -1,0 +1,171 @@
+//! The database schema (one `CREATE TABLE IF NOT EXISTS` script per area) and its migrations,
+//! applied by [`crate::store::Store::open`].
+
+use super::StoreResult;
+use rusqlite::Connection;
+
+/// Schema version written to `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 2;
+
+pub(super) const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    email_norm TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL DEFAULT '',
+    directory INTEGER NOT NULL DEFAULT 0,
+    password_hash TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pins (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    pin_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    used_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS pins_user ON pins(user_id, id);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    token_hash BLOB NOT NULL UNIQUE,
+    user_id TEXT REFERENCES users(id),
+    bulk_profile_id TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,
+    user_id TEXT REFERENCES users(id),
+    platform TEXT NOT NULL,
+    serial TEXT,
+    manufacturer_norm TEXT NOT NULL,
+    hardware_id TEXT,
+    descriptor TEXT NOT NULL,
+    state TEXT NOT NULL,
+    mdm TEXT NOT NULL,
+    pending_action TEXT,
+    last_action TEXT,
+    created_at INTEGER NOT NULL,
+    enrolled_at INTEGER,
+    last_checkin_at INTEGER,
+    archived_at INTEGER,
+    activated_by TEXT,
+    details TEXT NOT NULL DEFAULT '{}',
+    attributes TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS devices_hw ON devices(platform, hardware_id);
+CREATE INDEX IF NOT EXISTS devices_serial ON devices(platform, serial);
+CREATE INDEX IF NOT EXISTS devices_state ON devices(state);
+CREATE TABLE IF NOT EXISTS device_imeis (
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    imei TEXT NOT NULL,
+    PRIMARY KEY (device_id, imei)
+);
+CREATE INDEX IF NOT EXISTS device_imeis_imei ON device_imeis(imei);
+CREATE TABLE IF NOT EXISTS device_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    at INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS device_history_device ON device_history(device_id, id);
+CREATE TABLE IF NOT EXISTS enrollments (
+    id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    user_id TEXT REFERENCES users(id),
+    kind TEXT NOT NULL,
+    credential TEXT NOT NULL,
+    descriptor TEXT NOT NULL,
+    archive_on_confirm INTEGER NOT NULL DEFAULT 0,
+    replaces TEXT,
+    created_at INTEGER NOT NULL,
+    confirmed_at INTEGER,
+    closed_at INTEGER,
+    close_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS enrollments_device ON enrollments(device_id);
+CREATE INDEX IF NOT EXISTS enrollments_open ON enrollments(confirmed_at, closed_at);
+CREATE TABLE IF NOT EXISTS profile_issuances (
+    uuid TEXT PRIMARY KEY,
+    enrollment_id TEXT NOT NULL REFERENCES enrollments(id),
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    challenge_hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS profile_issuances_enrollment ON profile_issuances(enrollment_id);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    fingerprint BLOB NOT NULL,
+    enrollment_id TEXT NOT NULL REFERENCES enrollments(id),
+    created_at INTEGER NOT NULL
+);
+"#;
+
+/// Schema version 2: bulk enrollment profiles, their devices (CSV imports and Samsung KME
+/// uploads). `bulk_devices` has no foreign keys and few indexes so that a 200,000-row import
+/// stays fast; the service keeps the references consistent (one writer, one transaction).
+const BULK_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS bulk_profiles (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    is_default INTEGER NOT NULL DEFAULT 0,
+    tokenless INTEGER NOT NULL DEFAULT 0,
+    user_id TEXT,
+    config TEXT NOT NULL DEFAULT '{}',
+    token_generation INTEGER NOT NULL DEFAULT 0,
+    token_id TEXT,
+    created_at INTEGER NOT NULL,
+    modified_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bulk_devices (
+    id INTEGER PRIMARY KEY,
+    profile_pk INTEGER,
+    imei INTEGER,
+    serial TEXT,
+    manufacturer TEXT,
+    manufacturer_norm TEXT,
+    attributes TEXT,
+    kme INTEGER NOT NULL DEFAULT 0,
+    approved INTEGER NOT NULL DEFAULT 1,
+    enrolled_device_id TEXT,
+    enrolled_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+"#;
+
+/// The indexes of `bulk_devices` (a large CSV import into a small table drops them and builds
+/// them again at the end of its transaction, see `bulk::import_csv`).
+pub const BULK_INDEXES: &str = r#"
+CREATE UNIQUE INDEX IF NOT EXISTS bulk_devices_imei ON bulk_devices(imei) WHERE imei IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS bulk_devices_serial ON bulk_devices(serial, manufacturer_norm)
+    WHERE serial IS NOT NULL AND manufacturer_norm IS NOT NULL;
+CREATE INDEX IF NOT EXISTS bulk_devices_profile ON bulk_devices(profile_pk);
+"#;
+
+/// Applies the whole schema to a connection, migrating an older database (version 1 had no
+/// `enrollments.bulk_device_id`).
+pub fn apply_schema(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch(SCHEMA)?;
+    let has_bulk_col: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('enrollments') WHERE name = 'bulk_device_id'")?
+        .exists([])?;
+    if !has_bulk_col {
+        conn.execute_batch("ALTER TABLE enrollments ADD COLUMN bulk_device_id INTEGER")?;
+    }
+    conn.execute_batch(BULK_SCHEMA)?;
+    conn.execute_batch(BULK_INDEXES)?;
+    Ok(())
+}

@@ -5,10 +5,10 @@
 
 use enroll_core::client::{ClientConfig, Method, ProtocolClient, RetryPolicy};
 use enroll_core::platform::SystemClock;
-use enroll_core::protocol::{self, routes};
-use enroll_core::secret::SecretString;
 use enroll_core::tls::TrustConfig;
 use enroll_core::Result;
+use enroll_proto::secret::SecretString;
+use enroll_proto::{self as protocol, routes};
 use std::sync::Arc;
 
 /// Admin API client.

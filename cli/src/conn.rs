@@ -5,8 +5,8 @@ use crate::admin::AdminClient;
 use crate::global::default_server_dir;
 use anyhow::Context as _;
 use clap::Args;
-use enroll_core::secret::SecretString;
 use enroll_core::tls::TrustConfig;
+use enroll_proto::secret::SecretString;
 use std::path::PathBuf;
 
 /// How to reach the server's admin API.

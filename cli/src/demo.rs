@@ -11,10 +11,10 @@ use anyhow::{anyhow, bail};
 use clap::Args;
 use enroll_core::agent::state::EnrollmentStatus;
 use enroll_core::platform::{Platform, SystemClock};
-use enroll_core::protocol;
-use enroll_core::secret::SecretString;
 use enroll_core::tls::TrustConfig;
 use enroll_core::{Agent, Credential};
+use enroll_proto as protocol;
+use enroll_proto::secret::SecretString;
 use std::path::PathBuf;
 use std::sync::Arc;
 

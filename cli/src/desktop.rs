@@ -14,8 +14,8 @@ use enroll_core::platform::{
     DeviceInfo, InstallOutcome, PlatformError, PlatformErrorKind, ProfileInstaller, ProfileToInstall,
     SecureStore,
 };
-use enroll_core::protocol::{DeviceDescriptor, Platform};
-use enroll_core::secret::SecretBytes;
+use enroll_proto::secret::SecretBytes;
+use enroll_proto::{DeviceDescriptor, Platform};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

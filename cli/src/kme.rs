@@ -10,7 +10,7 @@ use crate::conn::AdminConn;
 use crate::out::Out;
 use anyhow::bail;
 use clap::Subcommand;
-use enroll_core::protocol;
+use enroll_proto as protocol;
 use std::path::PathBuf;
 
 /// The Samsung KME commands (flattened into [`crate::bulk::BulkCommand`]).

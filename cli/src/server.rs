@@ -8,8 +8,8 @@ use crate::conn::{client, AdminConn};
 use crate::global::default_server_dir;
 use crate::out::Out;
 use clap::{Args, Subcommand};
-use enroll_core::protocol::{self, DeviceAction};
-use enroll_core::secret::SecretString;
+use enroll_proto::secret::SecretString;
+use enroll_proto::{self as protocol, DeviceAction};
 use std::path::PathBuf;
 use std::time::Duration;
 

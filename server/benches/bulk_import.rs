@@ -17,7 +17,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use enroll_core::protocol::{BulkProfileConfig, BulkProfileKind};
+use enroll_proto::{BulkProfileConfig, BulkProfileKind};
 use enroll_server::bulk::{self, ImportLimits, ImportTarget, ProfileRow};
 use enroll_server::store::Store;
 use std::io::Write as _;

@@ -3,7 +3,7 @@
 //! and the `invalid_token` reply (a user token and a bulk token fail the same way).
 
 use crate::error::ApiError;
-use enroll_core::protocol::{ErrorCode, FALLBACK_PASSWORD};
+use enroll_proto::{ErrorCode, FALLBACK_PASSWORD};
 
 /// Longest accepted free-text field (model, serial, reason, detail values…), in characters.
 pub const MAX_FIELD_CHARS: usize = 256;

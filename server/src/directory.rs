@@ -5,7 +5,7 @@
 //! password hashes, so the flow can be exercised without a directory server.
 
 use crate::crypto;
-use enroll_core::secret::SecretString;
+use enroll_proto::secret::SecretString;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;

@@ -6,9 +6,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use enroll_core::protocol::{
-    ErrorBody, ErrorCode, ErrorInfo, ImportRejected, ImportReport, JSON_CONTENT_TYPE,
-};
+use enroll_proto::{ErrorBody, ErrorCode, ErrorInfo, ImportRejected, ImportReport, JSON_CONTENT_TYPE};
 
 /// Start-up failure of the server.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@
 //! [`crypto`], [`qr`], [`directory`]). Dependencies between domains go one way: enrollment →
 //! users, devices, bulk; kme → bulk; bulk → users; devices → users (`tests/layout.rs`).
 //!
-//! The wire protocol is [`enroll_core::protocol`]; `docs/protocol.md` and `docs/openapi.json`
+//! The wire protocol is [`enroll_proto`]; `docs/protocol.md` and `docs/openapi.json`
 //! describe it for other implementers.
 //!
 //! ```no_run
@@ -52,7 +52,7 @@ pub use directory::{Directory, DirectoryError, SqliteDirectory};
 pub use error::ServerError;
 pub use http::serve::RunningServer;
 
-use enroll_core::secret::SecretString;
+use enroll_proto::secret::SecretString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -2,14 +2,14 @@
 //! PNG or SVG.
 //!
 //! Symbols use error correction level M, a 4-module quiet zone and square modules of `scale`
-//! pixels (default 8). The payloads are exactly the formats `enroll_core::qr::parse_payload`
+//! pixels (default 8). The payloads are exactly the formats `enroll_proto::payload::parse_payload`
 //! reads: an invitation URL (`{base}/go?user=…`) or an Android Enterprise provisioning JSON
 //! whose `PROVISIONING_ADMIN_EXTRAS_BUNDLE` carries `enroll.SERVER_URL`,
 //! `enroll.ENROLLMENT_TOKEN` (absent for tokenless profiles), `enroll.PROFILE_ID`,
 //! `enroll.attr.<name>` and the product-specific keys. The same bundle on its own is the
 //! Samsung KME "Custom JSON" (DPC extras).
 
-use enroll_core::protocol::BulkProfileConfig;
+use enroll_proto::BulkProfileConfig;
 use qrcode::{Color, EcLevel, QrCode};
 use serde_json::{Map, Value};
 

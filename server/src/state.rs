@@ -12,7 +12,7 @@ use crate::directory::Directory;
 use crate::error::ApiError;
 use crate::pki::Pki;
 use crate::store::Store;
-use enroll_core::secret::SecretString;
+use enroll_proto::secret::SecretString;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The server's state shared by all requests.

@@ -17,7 +17,7 @@ use crate::kme::{self, KmeCommand};
 use crate::out::Out;
 use anyhow::{anyhow, bail, Context as _};
 use clap::Subcommand;
-use enroll_core::protocol::{self, BulkProfileKind, BulkTokenAction};
+use enroll_proto::{self as protocol, BulkProfileKind, BulkTokenAction};
 use print::{describe, detail_json, devices_table, expiry, table};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Human output of the bulk commands: the profile and device tables and a profile's detail.
 
-use enroll_core::protocol::{self, BulkProfileKind};
+use enroll_proto::{self as protocol, BulkProfileKind};
 
 /// An expiry time for humans (`never` for none).
 pub(crate) fn expiry(e: Option<i64>) -> String {

@@ -4,7 +4,7 @@
 use crate::admin::ImportOutcome;
 use crate::out::Out;
 use anyhow::{anyhow, bail, Context as _};
-use enroll_core::protocol;
+use enroll_proto as protocol;
 use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

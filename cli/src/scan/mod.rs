@@ -44,7 +44,7 @@ pub struct ScanArgs {
 
 /// Runs a scan: image files, or a live scan that can go on to enroll; prints through `out`.
 pub async fn run(global: &GlobalArgs, args: &ScanArgs, out: &Out) -> anyhow::Result<()> {
-    let options = enroll_core::qr::PayloadOptions {
+    let options = enroll_proto::payload::PayloadOptions {
         allow_insecure_loopback_http: args.connect.insecure_loopback_http,
         ..Default::default()
     };

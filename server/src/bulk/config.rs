@@ -4,7 +4,7 @@ use super::text_field;
 use crate::bulk::{self};
 use crate::error::ApiError;
 use crate::qr::{self, PayloadParams};
-use enroll_core::protocol::BulkProfileConfig;
+use enroll_proto::BulkProfileConfig;
 
 /// Most product keys, custom system keys or profile attributes.
 pub const MAX_CONFIG_ENTRIES: usize = 32;
@@ -99,10 +99,12 @@ pub fn validate_config(config: &BulkProfileConfig) -> Result<(), ApiError> {
             "the configuration is too large to fit in a QR code",
         ));
     }
-    enroll_core::qr::parse_payload(&text, &enroll_core::qr::PayloadOptions::default()).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the provisioning payload would be refused by devices: {e}"
-        ))
-    })?;
+    enroll_proto::payload::parse_payload(&text, &enroll_proto::payload::PayloadOptions::default()).map_err(
+        |e| {
+            ApiError::bad_request(format!(
+                "the provisioning payload would be refused by devices: {e}"
+            ))
+        },
+    )?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The all-or-nothing CSV import ([`import_csv`]), picking its strategy from the file size and
 //! the table size.
 
-use enroll_core::protocol::ImportReport;
+use enroll_proto::ImportReport;
 use rusqlite::{params, Connection};
 use std::io::Read;
 

@@ -4,7 +4,7 @@
 use super::BulkService;
 use crate::bulk::{self, ImportLimits, ImportTarget, ProfileRow};
 use crate::error::ApiError;
-use enroll_core::protocol::{
+use enroll_proto::{
     AddBulkDevicesRequest, AffectedResponse, BulkDeviceInput, BulkDeviceView, BulkProfileKind,
     DeviceIdsRequest, EditBulkDevicesRequest, ImportLineError, ImportReport,
 };

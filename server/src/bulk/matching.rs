@@ -7,7 +7,7 @@ use super::*;
 use crate::bulk::{self, ProfileRow};
 use crate::common::invalid_token;
 use crate::error::ApiError;
-use enroll_core::protocol::{DeviceDescriptor, ErrorCode};
+use enroll_proto::{DeviceDescriptor, ErrorCode};
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 

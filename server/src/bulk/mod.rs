@@ -59,7 +59,7 @@
 //!
 //! ## Limits (hostile input)
 //!
-//! The upload itself is limited by the HTTP layer ([`enroll_core::protocol::MAX_CSV_UPLOAD_BYTES`]).
+//! The upload itself is limited by the HTTP layer ([`enroll_proto::MAX_CSV_UPLOAD_BYTES`]).
 //! Here: at most [`ImportLimits::max_rows`] data rows, [`ImportLimits::max_columns`] columns,
 //! [`ImportLimits::max_field_bytes`] per field, and [`ImportLimits::max_record_bytes`] per record
 //! (checked on the raw bytes before the CSV parser buffers them, quotes included, so a

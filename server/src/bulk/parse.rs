@@ -1,7 +1,7 @@
 //! CSV parsing and validation for the import: the record-length guard, the header, the report
 //! of bad lines, and the in-memory duplicate check ([`Dedupe`]).
 
-use enroll_core::protocol::{ImportLineError, ImportReport};
+use enroll_proto::{ImportLineError, ImportReport};
 use foldhash::fast::RandomState;
 use rusqlite::Connection;
 use std::collections::hash_map::Entry;

@@ -1,6 +1,6 @@
 //! Store queries of bulk profiles and bulk devices (and who holds an identifier).
 
-use enroll_core::protocol::{BulkDeviceView, BulkProfileConfig, BulkProfileKind};
+use enroll_proto::{BulkDeviceView, BulkProfileConfig, BulkProfileKind};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::BTreeMap;
 use std::io::{self};

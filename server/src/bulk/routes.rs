@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
-use enroll_core::protocol::{
+use enroll_proto::{
     routes, AddBulkDevicesRequest, BulkTokenRequest, CreateBulkProfileRequest, DeviceIdsRequest,
     EditBulkDevicesRequest, UpdateBulkProfileRequest,
 };

@@ -10,11 +10,11 @@ use crate::error::ApiError;
 use crate::qr::{self, ImageFormat, PayloadParams};
 use crate::store::{self, TokenRow};
 use crate::users;
-use enroll_core::protocol::{
+use enroll_proto::secret::SecretString;
+use enroll_proto::{
     BulkProfileDetail, BulkProfileKind, BulkProfileView, BulkTokenAction, BulkTokenRequest,
     CreateBulkProfileRequest, ProvisioningPayloads, TokenResponse, UpdateBulkProfileRequest,
 };
-use enroll_core::secret::SecretString;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Longest profile name, in characters.

@@ -1,7 +1,7 @@
 //! Bulk-load strategies of a large CSV import: the index rebuild with multi-row inserts and a
 //! deferred duplicate check, and the connection settings of a bulk load.
 
-use enroll_core::protocol::ImportLineError;
+use enroll_proto::ImportLineError;
 use rusqlite::Connection;
 
 use super::*;

@@ -1,6 +1,6 @@
 //! Unit tests of the CSV import, export and IMEI checks.
 
-use enroll_core::protocol::ImportReport;
+use enroll_proto::ImportReport;
 use rusqlite::Connection;
 
 use super::*;

@@ -1,7 +1,7 @@
 //! Field validation of bulk devices: identifiers (an IMEI, or a serial number plus a
 //! manufacturer), custom attribute names and values, and the limits of one import.
 
-use enroll_core::protocol::MAX_CSV_ROWS;
+use enroll_proto::MAX_CSV_ROWS;
 
 use super::*;
 

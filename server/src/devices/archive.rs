@@ -4,7 +4,7 @@
 
 use super::queries::{add_history, device_by_id, matching_devices, update_device};
 use crate::error::ApiError;
-use enroll_core::protocol::{DeviceDescriptor, DeviceState, MdmStatus};
+use enroll_proto::{DeviceDescriptor, DeviceState, MdmStatus};
 use rusqlite::Connection;
 
 /// Archives the entries of the device described by `descriptor`, and the entry `replaces`,

@@ -25,7 +25,7 @@ use crate::common::id_ok;
 use crate::error::ApiError;
 use crate::state::domain_service;
 use crate::store;
-use enroll_core::protocol::{
+use enroll_proto::{
     DeviceAction, DeviceDescriptor, DeviceDetail, DeviceState, DeviceView, ErrorCode, MdmStatus,
     PendingInstall, Platform,
 };

@@ -3,9 +3,7 @@
 
 use crate::store::{from_json, json_err, StoreResult};
 use crate::users;
-use enroll_core::protocol::{
-    DeviceAction, DeviceDescriptor, DeviceState, DeviceView, HistoryEntry, MdmStatus,
-};
+use enroll_proto::{DeviceAction, DeviceDescriptor, DeviceState, DeviceView, HistoryEntry, MdmStatus};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::BTreeMap;
 
@@ -349,7 +347,7 @@ pub fn pending_installs(c: &Connection) -> StoreResult<Vec<PendingRow>> {
 mod tests {
     use super::*;
     use crate::store::tests::mem;
-    use enroll_core::protocol::Platform;
+    use enroll_proto::Platform;
 
     fn desc(hw: Option<&str>, serial: Option<&str>, imeis: &[&str]) -> DeviceDescriptor {
         DeviceDescriptor {

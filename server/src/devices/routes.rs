@@ -7,7 +7,7 @@ use crate::http::{blocking, json, Admin, ApiResult, AppState, PathParam, Route};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use enroll_core::protocol::{routes, DeviceAction};
+use enroll_proto::{routes, DeviceAction};
 
 /// The routes of this domain.
 pub(crate) fn table() -> Vec<Route> {

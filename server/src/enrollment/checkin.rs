@@ -7,7 +7,7 @@ use crate::common::{field, id_ok};
 use crate::crypto;
 use crate::devices::{self, DeviceRow};
 use crate::error::ApiError;
-use enroll_core::protocol::{AckRequest, CheckinRequest, CheckinResponse, DeviceState, ErrorCode};
+use enroll_proto::{AckRequest, CheckinRequest, CheckinResponse, DeviceState, ErrorCode};
 use rusqlite::{Connection, TransactionBehavior};
 
 impl EnrollmentService<'_> {

@@ -8,8 +8,8 @@ use crate::crypto;
 use crate::error::ApiError;
 use crate::store;
 use crate::users::{self, UserRow};
-use enroll_core::protocol::{CredentialWire, DeviceDescriptor, ErrorCode};
-use enroll_core::secret::SecretString;
+use enroll_proto::secret::SecretString;
+use enroll_proto::{CredentialWire, DeviceDescriptor, ErrorCode};
 use rusqlite::Connection;
 
 /// Who an enrollment is for, once the credential checked out.

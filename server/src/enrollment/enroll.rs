@@ -13,11 +13,11 @@ use crate::devices::{self, DeviceRow};
 use crate::error::ApiError;
 use crate::store::{self, EnrollmentRow};
 use crate::users;
-use enroll_core::protocol::{
+use enroll_proto::secret::SecretString;
+use enroll_proto::{
     CredentialWire, DeviceAction, DeviceDescriptor, DeviceState, EnrollRequest, EnrollResponse,
     EnrollmentKind, ErrorCode, MdmStatus, ReenrollRequest,
 };
-use enroll_core::secret::SecretString;
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::BTreeMap;
 

@@ -8,8 +8,8 @@ use crate::crypto;
 use crate::error::ApiError;
 use crate::qr::{self, ImageFormat};
 use crate::users;
-use enroll_core::protocol::{InviteRequest, InviteResponse};
-use enroll_core::secret::SecretString;
+use enroll_proto::secret::SecretString;
+use enroll_proto::{InviteRequest, InviteResponse};
 use rusqlite::TransactionBehavior;
 
 impl EnrollmentService<'_> {

@@ -10,11 +10,11 @@ use crate::crypto;
 use crate::devices;
 use crate::error::ApiError;
 use crate::store::{self, EnrollmentRow};
-use enroll_core::protocol::{
+use enroll_proto::secret::SecretString;
+use enroll_proto::{
     CancelRequest, CancelResponse, ConfirmRequest, ConfirmResponse, DeviceState, EnrollmentKind, ErrorCode,
     MdmStatus,
 };
-use enroll_core::secret::SecretString;
 use rusqlite::{Connection, TransactionBehavior};
 
 impl EnrollmentService<'_> {

@@ -33,7 +33,7 @@ pub(crate) use routes::table;
 pub use validate::{canonical_json, validate_descriptor, validate_idempotency_key};
 
 use crate::state::domain_service;
-use enroll_core::protocol::{ServerInfo, PROTOCOL_VERSION};
+use enroll_proto::{ServerInfo, PROTOCOL_VERSION};
 
 /// Most entries accepted in check-in `details`.
 pub const MAX_DETAILS: usize = 64;

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use enroll_core::protocol::{
+use enroll_proto::{
     routes, AckRequest, CancelRequest, CheckinRequest, ConfirmRequest, CreateTokenRequest, EnrollRequest,
     InviteRequest, ReenrollRequest, IDEMPOTENCY_HEADER, PROFILE_CONTENT_TYPE, PROFILE_EXPIRES_HEADER,
 };

@@ -7,8 +7,8 @@ use crate::crypto;
 use crate::error::ApiError;
 use crate::store;
 use crate::users;
-use enroll_core::protocol::{CreateTokenRequest, TokenResponse};
-use enroll_core::secret::SecretString;
+use enroll_proto::secret::SecretString;
+use enroll_proto::{CreateTokenRequest, TokenResponse};
 
 impl EnrollmentService<'_> {
     /// `POST /admin/tokens`: a user enrollment token, 7 to 999 days or never.

@@ -4,9 +4,7 @@
 use super::{MAX_PIN_BYTES, MAX_TOKEN_BYTES};
 use crate::common::{field, id_ok, MAX_EMAIL_CHARS, MAX_PASSWORD_BYTES};
 use crate::error::ApiError;
-use enroll_core::protocol::{
-    CredentialWire, DeviceDescriptor, MAX_IDEMPOTENCY_KEY_LEN, MIN_IDEMPOTENCY_KEY_LEN,
-};
+use enroll_proto::{CredentialWire, DeviceDescriptor, MAX_IDEMPOTENCY_KEY_LEN, MIN_IDEMPOTENCY_KEY_LEN};
 
 /// Checks a device description sent by an agent.
 pub fn validate_descriptor(d: &DeviceDescriptor) -> Result<(), ApiError> {

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use enroll_core::protocol::{ErrorCode, MAX_BODY_BYTES, MAX_CSV_UPLOAD_BYTES};
+use enroll_proto::{ErrorCode, MAX_BODY_BYTES, MAX_CSV_UPLOAD_BYTES};
 use serde::de::DeserializeOwned;
 
 /// A JSON body, limited to `MAX_BODY_BYTES`; every failure is a JSON error (`payload_too_large`

@@ -6,7 +6,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use enroll_core::protocol::{PROTOCOL_HEADER, PROTOCOL_VERSION};
+use enroll_proto::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 pub(super) async fn stamp(mut resp: Response) -> Response {
     let h = resp.headers_mut();

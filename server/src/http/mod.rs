@@ -33,7 +33,7 @@ pub(crate) type AppState = Arc<Shared>;
 pub(crate) struct Route {
     /// `GET`, `POST`, `PATCH` or `DELETE`.
     pub method: &'static str,
-    /// Path template, from `enroll_core::protocol::routes`.
+    /// Path template, from `enroll_proto::routes`.
     pub path: &'static str,
     /// The handler for that method.
     pub handler: MethodRouter<AppState>,

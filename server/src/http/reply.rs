@@ -4,7 +4,7 @@ use crate::common::DEVICE_PAGE;
 use crate::error::ApiError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use enroll_core::protocol::JSON_CONTENT_TYPE;
+use enroll_proto::JSON_CONTENT_TYPE;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

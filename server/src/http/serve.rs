@@ -2,7 +2,7 @@
 //! HTTP/2 through hyper-util, with graceful shutdown.
 
 use crate::{App, ServerConfig, ServerError};
-use enroll_core::secret::SecretString;
+use enroll_proto::secret::SecretString;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;

@@ -5,7 +5,7 @@ use super::KmeService;
 use crate::bulk::BulkService;
 use crate::bulk::{self};
 use crate::error::ApiError;
-use enroll_core::protocol::{AffectedResponse, BulkProfileKind, DeviceIdsRequest, MoveDevicesRequest};
+use enroll_proto::{AffectedResponse, BulkProfileKind, DeviceIdsRequest, MoveDevicesRequest};
 use rusqlite::TransactionBehavior;
 
 impl KmeService<'_> {

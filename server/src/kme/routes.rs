@@ -7,9 +7,7 @@ use crate::http::{
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use enroll_core::protocol::{
-    routes, DeviceIdsRequest, KmeApproveRequest, KmeIntegrationRequest, MoveDevicesRequest,
-};
+use enroll_proto::{routes, DeviceIdsRequest, KmeApproveRequest, KmeIntegrationRequest, MoveDevicesRequest};
 
 /// The routes of this domain.
 pub(crate) fn table() -> Vec<Route> {

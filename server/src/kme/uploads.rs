@@ -9,7 +9,7 @@ use crate::bulk::{
 };
 use crate::error::ApiError;
 use crate::store::{self};
-use enroll_core::protocol::{
+use enroll_proto::{
     AffectedResponse, BulkDeviceView, BulkProfileConfig, BulkProfileKind, ImportReport, KmeApproveRequest,
     KmeIntegrationRequest, KmeIntegrationView,
 };

@@ -2,7 +2,7 @@
 //! (cancel, superseded) and by administrator actions (`devices/`).
 
 use super::{from_json, json_err, StoreResult};
-use enroll_core::protocol::{DeviceDescriptor, EnrollmentKind};
+use enroll_proto::{DeviceDescriptor, EnrollmentKind};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 fn kind_str(k: EnrollmentKind) -> &'static str {

@@ -19,7 +19,7 @@ use crate::crypto;
 use crate::directory::DirectoryError;
 use crate::error::ApiError;
 use crate::state::domain_service;
-use enroll_core::protocol::{CreateUserRequest, ErrorCode, UserView};
+use enroll_proto::{CreateUserRequest, ErrorCode, UserView};
 use rusqlite::Connection;
 
 domain_service!(

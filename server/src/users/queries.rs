@@ -1,7 +1,7 @@
 //! Store queries of user accounts (e-mail unique case-insensitively).
 
 use crate::store::{normalize_email, StoreResult};
-use enroll_core::protocol::UserView;
+use enroll_proto::UserView;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 // ---------------------------------------------------------------------------------------------

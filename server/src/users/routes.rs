@@ -5,7 +5,7 @@ use crate::http::{blocking, json, Admin, ApiJson, ApiResult, AppState, Route};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use enroll_core::protocol::{routes, CreateUserRequest};
+use enroll_proto::{routes, CreateUserRequest};
 
 /// The routes of this domain.
 pub(crate) fn table() -> Vec<Route> {

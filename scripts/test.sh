@@ -15,12 +15,14 @@ run() {
 
 run "rustfmt" cargo fmt --all -- --check
 run "rustfmt (size floor)" cargo fmt --manifest-path scripts/size-floor/Cargo.toml -- --check
+run "rustfmt (fuzz)" cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 run "clippy" cargo clippy --workspace --all-targets -- -D warnings
 run "rust tests" cargo test --workspace
 run "camera build" cargo clippy -p enroll-cli --features camera -- -D warnings
 run "demo" "${CARGO_TARGET_DIR:-target}/debug/enroll" demo --with token
 run "kotlin (jvm)" bindings/tests/run-kotlin.sh
 run "python ffi" bindings/tests/run-python.sh
+run "fuzz (smoke)" scripts/fuzz.sh --smoke
 
 echo
 echo "=== summary"

@@ -108,7 +108,7 @@ pub fn validate_base_url(text: &str, allow_insecure_loopback_http: bool) -> Resu
     if text.len() > 2048 {
         return Err(Error::InvalidUrl("longer than 2048 bytes".into()));
     }
-    let mut url = Url::parse(text.trim()).map_err(|e| match e {
+    let mut url = crate::qr::payload::parse_url(text.trim()).map_err(|e| match e {
         // The library is built without Unicode IDNA tables (see core/Cargo.toml).
         url::ParseError::IdnaError => {
             Error::InvalidUrl("international host names must be given in their ASCII (xn--) form".into())

@@ -493,7 +493,7 @@ fn get_string<'a>(dict: &'a plist::Dictionary, key: &str) -> Result<&'a str, Pro
 }
 
 fn https_url(key: &str, value: &str) -> Result<String, ProfileError> {
-    let url = url::Url::parse(value).map_err(|e| ProfileError::InvalidValue {
+    let url = crate::qr::payload::parse_url(value).map_err(|e| ProfileError::InvalidValue {
         key: key.to_owned(),
         reason: e.to_string(),
     })?;

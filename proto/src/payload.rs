@@ -510,6 +510,53 @@ fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
+/// `Url::parse`, except that a host with non-ASCII characters (literal or percent-encoded) is
+/// refused with [`url::ParseError::IdnaError`] before the IDNA code sees it.
+///
+/// The agent is built with `idna_adapter` 1.0 (no Unicode tables, see `core/Cargo.toml`),
+/// which maps every non-ASCII character of a host to U+FFFD, so such hosts end in `IdnaError`
+/// anyway; but `idna` hands it the rest of the label after the first non-ASCII character
+/// unlowered, and the adapter's `debug_assert!(!c.is_ascii_uppercase())` then panics in debug
+/// builds (`https://ZmԜXV4/go`, found by the `qr_payload` fuzz target). Same result as
+/// `Url::parse` in release builds, without the panic in debug ones.
+pub fn parse_url(text: &str) -> Result<Url, url::ParseError> {
+    if special_host_is_non_ascii(text) {
+        return Err(url::ParseError::IdnaError);
+    }
+    Url::parse(text)
+}
+
+/// Whether `text` is a URL of a special scheme (the ones whose host goes through IDNA) whose
+/// host, as the WHATWG URL parser finds it, has a non-ASCII character once percent-decoded.
+fn special_host_is_non_ascii(text: &str) -> bool {
+    // The URL parser drops leading/trailing C0 controls and spaces, and tabs and newlines
+    // anywhere.
+    let cleaned: String = text
+        .trim_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let Some((scheme, rest)) = cleaned.split_once(':') else {
+        return false;
+    };
+    if !["http", "https", "ws", "wss", "ftp", "file"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s))
+    {
+        return false;
+    }
+    let rest = rest.trim_start_matches(['/', '\\']);
+    let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if !host.is_ascii() {
+        return true;
+    }
+    let bytes = host.as_bytes();
+    bytes.windows(3).any(|w| {
+        w[0] == b'%' && matches!(w[1], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F') && w[2].is_ascii_hexdigit()
+    })
+}
+
 /// Parses and checks a URL: https (or loopback http when allowed), a host, no credentials.
 fn parse_secure_url(field: &str, value: &str, options: &PayloadOptions) -> Result<Url, PayloadError> {
     check_text(field, value, MAX_PAYLOAD_LEN)?;
@@ -519,7 +566,7 @@ fn parse_secure_url(field: &str, value: &str, options: &PayloadOptions) -> Resul
             reason: "contains whitespace".to_owned(),
         });
     }
-    let url = Url::parse(value).map_err(|e| PayloadError::InvalidUrl {
+    let url = parse_url(value).map_err(|e| PayloadError::InvalidUrl {
         field: key_label(field),
         // url::ParseError messages describe the problem, never the input.
         reason: e.to_string(),
@@ -1222,5 +1269,48 @@ fn check_component(key: &str, c: &str) -> Result<(), PayloadError> {
         Ok(())
     } else {
         Err(invalid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: panics are failures
+
+    use super::*;
+
+    /// Found by the `qr_payload` fuzz target: an upper-case ASCII letter after a non-ASCII one
+    /// in a host tripped `idna_adapter` 1.0's debug assertion (a panic in debug builds).
+    #[test]
+    fn non_ascii_hosts_are_refused_without_a_panic() {
+        let crash = "http://Zm9vYmFyYmF\u{51c}XV4MTIzNDU2\n7q00OWWvFg-sv533hBj127.0.0.1:8443/go?token=ent_local01234Rg&89";
+        assert_eq!(parse_url(crash), Err(url::ParseError::IdnaError));
+        for text in [
+            "https://Zm9vYmFyYmF\u{51c}XV4MTIzNDU2/go?token=ent_local0123456789",
+            "https://\u{e9}ABC.example/go",
+            "https://%C3%A9ABC.example/go",
+            "https://user@\u{e9}Z.example/go",
+        ] {
+            assert_eq!(parse_url(text), Err(url::ParseError::IdnaError), "{text}");
+            let err = parse_payload(text, &PayloadOptions::default()).unwrap_err();
+            assert!(matches!(err, PayloadError::InvalidUrl { .. }), "{text}: {err:?}");
+        }
+        // Non-ASCII outside the host is not affected.
+        let err =
+            parse_payload("https://\u{e9}Z@mdm.example.com/go", &PayloadOptions::default()).unwrap_err();
+        assert!(matches!(err, PayloadError::CredentialsInUrl { .. }), "{err:?}");
+        assert!(parse_payload(
+            "https://mdm.example.com/\u{e9}T\u{e9}/go?token=ent_0123456789abcdef",
+            &PayloadOptions::default()
+        )
+        .is_ok());
+        assert_eq!(
+            parse_url("HTTPS:\\\\\u{e9}Z.example/go"),
+            Err(url::ParseError::IdnaError)
+        );
+        assert!(parse_url("mailto:\u{e9}Z@example.com").is_ok());
+        assert_eq!(
+            parse_url("https://MDM.example.com/x").unwrap().host_str(),
+            Some("mdm.example.com")
+        );
     }
 }

@@ -1,0 +1,94 @@
+//! Fuzz target `agent_replies`: what the agent parses out of an enrollment server's replies.
+//!
+//! - the JSON bodies the protocol client decodes (`RawReply::json`, the client's own decoder
+//!   with its body-free error messages) into every reply type of `enroll_proto`:
+//!   `ServerInfo`, `EnrollResponse`, `ConfirmResponse`, `CancelResponse`, `CheckinResponse`,
+//!   `ErrorBody`;
+//! - the error path of a failed call (`RawReply::to_error`): `Content-Type` sniffing, the
+//!   `ErrorBody` decode, message sanitising (control characters dropped, 300 characters);
+//! - the `Date` header as the client reads it for clock skew (`HeaderValue::to_str`, then
+//!   `httpdate::parse_http_date`);
+//! - the agent's persisted state (`PersistedState`), read back from the secure store at start.
+//!
+//! Input layout: byte 0 picks the `Content-Type`, bytes 1-2 the HTTP status, the rest is the
+//! body (also used as the `Date` header value).
+//!
+//! Checks beyond "no panic": error messages never echo the body, and a sanitised server
+//! message has no control characters and at most 300 characters.
+#![no_main]
+
+use enroll_core::agent::state::PersistedState;
+use enroll_core::client::RawReply;
+use enroll_core::Error;
+use enroll_proto::{CancelResponse, CheckinResponse, ConfirmResponse, EnrollResponse, ErrorBody, ServerInfo};
+use libfuzzer_sys::fuzz_target;
+use reqwest::header::HeaderValue;
+
+const CONTENT_TYPES: [&str; 4] = [
+    "application/json",
+    "Application/JSON; charset=utf-8",
+    "application/x-apple-aspen-config",
+    "text/html",
+];
+
+/// Decoding errors name the position, never the body.
+fn check_no_echo<T>(result: Result<T, Error>, body: &[u8]) {
+    if let Err(e) = result {
+        let message = e.to_string();
+        // Long enough that the body cannot be a piece of a position message by chance.
+        if body.len() >= 32 {
+            if let Ok(text) = std::str::from_utf8(body) {
+                assert!(!message.contains(text), "error echoes the body");
+            }
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let (status, body) = match rest {
+        [hi, lo, body @ ..] => (100 + u16::from_be_bytes([*hi, *lo]) % 500, body),
+        _ => (200, rest),
+    };
+    let reply = RawReply {
+        status,
+        content_type: CONTENT_TYPES[usize::from(selector) % CONTENT_TYPES.len()].to_owned(),
+        body: body.to_vec(),
+    };
+
+    check_no_echo(reply.json::<ServerInfo>(), body);
+    check_no_echo(reply.json::<EnrollResponse>(), body);
+    check_no_echo(reply.json::<ConfirmResponse>(), body);
+    check_no_echo(reply.json::<CancelResponse>(), body);
+    check_no_echo(reply.json::<CheckinResponse>(), body);
+    check_no_echo(reply.json::<ErrorBody>(), body);
+    let _ = reply.is_success();
+    match reply.to_error() {
+        Error::Server { status: s, info } => {
+            assert_eq!(s, status);
+            assert!(
+                info.message.chars().count() <= 300,
+                "server message not truncated"
+            );
+            assert!(
+                !info.message.chars().any(char::is_control),
+                "control character kept"
+            );
+        }
+        other => panic!("to_error gave {other:?}"),
+    }
+
+    if let Ok(value) = HeaderValue::from_bytes(body) {
+        if let Ok(date) = value.to_str() {
+            if let Ok(t) = httpdate::parse_http_date(date) {
+                let _ = t.duration_since(std::time::UNIX_EPOCH);
+            }
+        }
+    }
+
+    if let Ok(state) = serde_json::from_slice::<PersistedState>(body) {
+        let _ = serde_json::to_vec(&state);
+    }
+});

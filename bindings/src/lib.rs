@@ -32,7 +32,7 @@ pub use client::{
 pub use error::{EnrollError, PlatformError, PlatformErrorKind, ServerErrorCode};
 pub use platform::{
     Clock, DeviceDescriptor, DeviceInfo, DevicePlatform, InstallOutcome, ProfileInstaller, ProfileToInstall,
-    SecureStore,
+    SecureStore, SignedProfile,
 };
 pub use qr::{
     scan_frame, FramePoint, QrScanSession, ScanResult, ScannedCode, ScannedIntent, SecretText, WifiSecurity,

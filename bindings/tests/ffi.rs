@@ -537,8 +537,9 @@ fn installer_adapter_converts_profile_and_outcome() {
     );
     assert!(installer.is_installed("U-1").expect("query"));
     let seen = foreign.installed.lock().expect("lock")[0].clone();
-    assert_eq!(seen.signed_profile, b"CHALLENGE-SECRET");
-    assert!(!format!("{seen:?}").contains("CHALLENGE"));
+    assert_eq!(seen.signed_profile.bytes(), b"CHALLENGE-SECRET");
+    assert_eq!(seen.signed_profile.size(), 16);
+    assert!(!format!("{seen:?}").contains("CHALLENGE"), "{seen:?}");
     *foreign.outcome.lock().expect("lock") = Some(InstallOutcome::Deferred);
     assert_eq!(
         installer.install(&profile).expect("install"),

@@ -30,4 +30,4 @@ echo "compiling Kotlin (generated bindings + wrapper + tests) …"
 start_test_server
 java -Djna.library.path="$(dirname "$LIB_FILE")" \
   -cp "$OUT:$CP:$KOTLIN_HOME/lib/kotlin-stdlib.jar" \
-  JvmTestMainKt io.github.enroll.EnrollClientJvmTest
+  JvmTestMainKt io.github.enroll.EnrollClientJvmTest io.github.enroll.PayloadJvmTest

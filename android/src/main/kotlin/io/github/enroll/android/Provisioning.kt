@@ -16,18 +16,21 @@ import io.github.enroll.client.adminExtrasOf
  * the `ACTION_PROFILE_PROVISIONING_COMPLETE` broadcast of `DeviceAdminReceiver`. Null when the
  * intent carries none.
  */
+@Suppress("DEPRECATION") // getParcelableExtra(String) before Android 13
 fun Intent.provisioningAdminExtras(): PersistableBundle? =
     if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.TIRAMISU) {
         getParcelableExtra(DevicePolicyManager.EXTRA_PROVISIONING_ADMIN_EXTRAS_BUNDLE, PersistableBundle::class.java)
     } else {
-        @Suppress("DEPRECATION")
-        getParcelableExtra(DevicePolicyManager.EXTRA_PROVISIONING_ADMIN_EXTRAS_BUNDLE)
+        getParcelableExtra<PersistableBundle>(DevicePolicyManager.EXTRA_PROVISIONING_ADMIN_EXTRAS_BUNDLE)
     }
 
-/** The bundle as the string map `parseAdminExtras` takes (see [adminExtrasOf]). */
-fun PersistableBundle.toAdminExtras(): Map<String, String> =
-    @Suppress("DEPRECATION")
-    adminExtrasOf(keySet().associateWith { get(it) })
+/**
+ * The bundle as the string map `parseAdminExtras` takes (see [adminExtrasOf]).
+ *
+ * @throws EnrollException.InvalidInput for an array or nested bundle value.
+ */
+@Suppress("DEPRECATION") // BaseBundle.get(String): the value of any type
+fun PersistableBundle.toAdminExtras(): Map<String, String> = adminExtrasOf(keySet().associateWith { get(it) })
 
 /**
  * The server and credential this provisioning intent's admin extras bundle enrolls with:

@@ -17,8 +17,11 @@ import argparse
 import base64
 import hashlib
 import os
+import shutil
+import subprocess
 import sys
 import sysconfig
+import tempfile
 import tomllib
 import zipfile
 
@@ -40,13 +43,28 @@ def record_line(path, data):
     return f"{path},sha256={digest},{len(data)}"
 
 
-def build(library, module, out_dir, version):
+def read_library(library, strip_debug):
+    """The library's bytes; with `strip_debug`, without its debug info (`strip --strip-debug`:
+    the exported symbols the module calls stay)."""
+    if not strip_debug:
+        with open(library, "rb") as f:
+            return f.read()
+    strip = shutil.which("strip")
+    if strip is None:
+        raise SystemExit("--strip-debug needs `strip` (binutils) on PATH")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, os.path.basename(library))
+        subprocess.run([strip, "--strip-debug", "-o", out, library], check=True)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def build(library, module, out_dir, version, strip_debug=False):
     tag = f"py3-none-{platform_tag()}"
     dist_info = f"{NAME}-{version}.dist-info"
     with open(module, "rb") as f:
         init = f.read()
-    with open(library, "rb") as f:
-        lib = f.read()
+    lib = read_library(library, strip_debug)
     metadata = (
         "Metadata-Version: 2.1\n"
         f"Name: {NAME}\n"
@@ -85,8 +103,9 @@ def main():
     parser.add_argument("--module", required=True, help="the generated enroll_ffi.py")
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--version", default=None, help="default: the workspace version")
+    parser.add_argument("--strip-debug", action="store_true", help="package the library without its debug info (a debug build is ~200 MB with it)")
     args = parser.parse_args()
-    print(build(args.library, args.module, args.out_dir, args.version or workspace_version()))
+    print(build(args.library, args.module, args.out_dir, args.version or workspace_version(), args.strip_debug))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ source bindings/tests/common.sh
 build_library
 generate python
 WHEEL="$(python3 bindings/python/build_wheel.py --library "$LIB_FILE" \
-  --module "$BINDINGS_DIR/python/enroll_ffi.py" --out-dir "$TARGET_DIR/wheels")"
+  --module "$BINDINGS_DIR/python/enroll_ffi.py" --out-dir "$TARGET_DIR/wheels" --strip-debug)"
 echo "built $WHEEL"
 
 # The venv sees the system's pytest and pillow (scripts/setup-tests.sh installs them); the

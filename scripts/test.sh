@@ -3,7 +3,7 @@
 # per suite and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh || exit 1
+source scripts/setup-tests.sh || exit 1
 
 declare -a names=() results=()
 run() {

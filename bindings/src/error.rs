@@ -304,6 +304,15 @@ impl From<enroll_core::credentials::CredentialError> for EnrollError {
     }
 }
 
+impl From<enroll_core::qr::PayloadError> for EnrollError {
+    fn from(err: enroll_core::qr::PayloadError) -> Self {
+        // Payload errors name keys and fields, never values.
+        Self::InvalidInput {
+            detail: err.to_string(),
+        }
+    }
+}
+
 impl From<enroll_core::qr::FrameError> for EnrollError {
     fn from(err: enroll_core::qr::FrameError) -> Self {
         Self::InvalidInput {

@@ -12,6 +12,8 @@
 //! - [`platform`]: the foreign traits the app implements ([`SecureStore`],
 //!   [`ProfileInstaller`], [`DeviceInfo`], [`Clock`]) and their adapters to the core;
 //! - [`qr`]: [`scan_frame`] and [`QrScanSession`] over camera luma frames;
+//! - [`payload`]: [`parse_enrollment_payload`] (a QR code decoded by ML Kit / VisionKit) and
+//!   [`parse_admin_extras`] (an Android provisioning intent's admin extras bundle);
 //! - [`error`]: [`EnrollError`], shaped by what the app does next, and [`PlatformError`].
 //!
 //! Panics unwind (the `mobile` profile keeps `panic = "unwind"`) and reach the foreign side as
@@ -21,6 +23,7 @@ uniffi::setup_scaffolding!();
 
 pub mod client;
 pub mod error;
+pub mod payload;
 pub mod platform;
 pub mod qr;
 pub mod runtime;
@@ -30,9 +33,10 @@ pub use client::{
     EnrollClient, EnrollmentObserver, EnrollmentState, TaskHandle,
 };
 pub use error::{EnrollError, PlatformError, PlatformErrorKind, ServerErrorCode};
+pub use payload::{parse_admin_extras, parse_enrollment_payload, EnrollmentPayload};
 pub use platform::{
     Clock, DeviceDescriptor, DeviceInfo, DevicePlatform, InstallOutcome, ProfileInstaller, ProfileToInstall,
-    SecureStore,
+    SecureStore, SignedProfile,
 };
 pub use qr::{
     scan_frame, FramePoint, QrScanSession, ScanResult, ScannedCode, ScannedIntent, SecretText, WifiSecurity,

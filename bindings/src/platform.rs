@@ -33,10 +33,38 @@ pub trait SecureStore: Send + Sync {
     fn delete(&self, key: String) -> Result<(), PlatformError>;
 }
 
-/// A verified management profile, ready to hand to the system.
-///
-/// `signed_profile` holds a one-time enrollment challenge: never log it.
-#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+/// The signed `.mobileconfig` of a [`ProfileToInstall`] (CMS DER). It holds a one-time
+/// enrollment challenge, so its text form (Kotlin `toString`, Swift `description`, Python
+/// `repr`/`str`, and so the text form of the record around it) shows only its size. Read the
+/// bytes with [`SignedProfile::bytes`] where they are handed to the system, and never log them.
+#[derive(Clone, PartialEq, Eq, uniffi::Object)]
+#[uniffi::export(Debug)]
+pub struct SignedProfile {
+    inner: SecretBytes,
+}
+
+impl std::fmt::Debug for SignedProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SignedProfile(<{} bytes>)", self.inner.expose().len())
+    }
+}
+
+#[uniffi::export]
+impl SignedProfile {
+    /// The signed profile (CMS DER). Secret: do not log it.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.inner.expose().to_vec()
+    }
+
+    /// Its size in bytes (safe to log).
+    pub fn size(&self) -> u64 {
+        self.inner.expose().len() as u64
+    }
+}
+
+/// A verified management profile, ready to hand to the system. Its text form never shows the
+/// profile's bytes (see [`SignedProfile`]).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ProfileToInstall {
     /// `PayloadIdentifier` (stable per device: installing again replaces the profile).
     pub identifier: String,
@@ -46,23 +74,8 @@ pub struct ProfileToInstall {
     pub expires_at: i64,
     /// End of the install window converted to the device clock, Unix seconds.
     pub expires_at_local: i64,
-    /// The signed `.mobileconfig` (CMS DER). Secret: do not log.
-    pub signed_profile: Vec<u8>,
-}
-
-impl std::fmt::Debug for ProfileToInstall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProfileToInstall")
-            .field("identifier", &self.identifier)
-            .field("uuid", &self.uuid)
-            .field("expires_at", &self.expires_at)
-            .field("expires_at_local", &self.expires_at_local)
-            .field(
-                "signed_profile",
-                &format_args!("<{} bytes>", self.signed_profile.len()),
-            )
-            .finish()
-    }
+    /// The signed `.mobileconfig` (holds the one-time challenge; `signed_profile.bytes()`).
+    pub signed_profile: Arc<SignedProfile>,
 }
 
 impl From<&core::ProfileToInstall> for ProfileToInstall {
@@ -72,7 +85,9 @@ impl From<&core::ProfileToInstall> for ProfileToInstall {
             uuid: p.uuid.clone(),
             expires_at: p.expires_at,
             expires_at_local: p.expires_at_local,
-            signed_profile: p.signed_profile.expose().to_vec(),
+            signed_profile: Arc::new(SignedProfile {
+                inner: p.signed_profile.clone(),
+            }),
         }
     }
 }

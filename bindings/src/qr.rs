@@ -172,7 +172,8 @@ pub enum ScannedIntent {
         /// Time zone (e.g. `Europe/Berlin`), if any.
         time_zone: Option<String>,
     },
-    /// Samsung KME DPC extras.
+    /// Samsung KME DPC extras, or an Android admin extras bundle on its own
+    /// ([`crate::parse_admin_extras`]).
     KmeExtras {
         /// Enrollment server URL, if any.
         server_url: Option<String>,
@@ -243,19 +244,10 @@ pub struct ScanResult {
 
 impl ScanResult {
     fn new(intent: qr::EnrollmentIntent, frame_index: u64) -> Self {
-        let credential = match &intent {
-            qr::EnrollmentIntent::Token(token) => {
-                Some(enroll_core::Credential::Token { token: token.clone() })
-            }
-            other => match enroll_core::Credential::from_qr_intent(other) {
-                Some(Ok((_, credential))) => Some(credential),
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "the scanned payload carries an unusable credential");
-                    None
-                }
-                None => None,
-            },
-        };
+        let credential = crate::payload::credential_of(&intent).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the scanned payload carries an unusable credential");
+            None
+        });
         Self {
             server_url: url_text(intent.server_url().cloned()),
             credential: credential.map(|inner| Arc::new(Credential { inner })),

@@ -4,7 +4,8 @@
 #   build_library        cargo build of the CLI (server), enroll-ffi (unstripped) and uniffi-bindgen
 #   generate LANGUAGE    bindings from the library's metadata into $BINDINGS_DIR/LANGUAGE
 #   start_test_server    starts `enroll server run` on 127.0.0.1:0 and exports ENROLL_TEST_* (one
-#                        token user, one PIN user, one user for the wrong-PIN case); stops it on exit
+#                        token user, one PIN user, one user for the wrong-PIN case, one token for
+#                        the admin-extras (DPC) case); stops it on exit
 
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 BINDINGS_DIR="$TARGET_DIR/bindings"
@@ -62,6 +63,8 @@ start_test_server() {
   "$enroll" server token token.user@example.com --days 7 "${admin[@]}" >"$TEST_TMP/token.json"
   "$enroll" server user-add pin.user@example.com "${admin[@]}" >/dev/null
   "$enroll" server invite pin.user@example.com --pin "${admin[@]}" >"$TEST_TMP/pin.json"
+  "$enroll" server user-add dpc.user@example.com "${admin[@]}" >/dev/null
+  "$enroll" server token dpc.user@example.com --days 7 "${admin[@]}" >"$TEST_TMP/dpc.json"
   "$enroll" server user-add wrong.pin@example.com "${admin[@]}" >/dev/null
   "$enroll" server invite wrong.pin@example.com --pin "${admin[@]}" >"$TEST_TMP/wrong.json"
 
@@ -69,6 +72,8 @@ start_test_server() {
   export ENROLL_TEST_CA="$data/ca.pem"
   ENROLL_TEST_TOKEN="$(json_field "$TEST_TMP/token.json" token)"
   export ENROLL_TEST_TOKEN
+  ENROLL_TEST_DPC_TOKEN="$(json_field "$TEST_TMP/dpc.json" token)"
+  export ENROLL_TEST_DPC_TOKEN
   export ENROLL_TEST_PIN_USER=pin.user@example.com
   ENROLL_TEST_PIN_URL="$(json_field "$TEST_TMP/pin.json" url)"
   ENROLL_TEST_PIN="$(json_field "$TEST_TMP/pin.json" pin)"

@@ -537,8 +537,9 @@ fn installer_adapter_converts_profile_and_outcome() {
     );
     assert!(installer.is_installed("U-1").expect("query"));
     let seen = foreign.installed.lock().expect("lock")[0].clone();
-    assert_eq!(seen.signed_profile, b"CHALLENGE-SECRET");
-    assert!(!format!("{seen:?}").contains("CHALLENGE"));
+    assert_eq!(seen.signed_profile.bytes(), b"CHALLENGE-SECRET");
+    assert_eq!(seen.signed_profile.size(), 16);
+    assert!(!format!("{seen:?}").contains("CHALLENGE"), "{seen:?}");
     *foreign.outcome.lock().expect("lock") = Some(InstallOutcome::Deferred);
     assert_eq!(
         installer.install(&profile).expect("install"),
@@ -559,4 +560,195 @@ fn device_adapter_mirrors_the_descriptor() {
     assert_eq!(d.platform, protocol::Platform::Android);
     assert_eq!(d.hardware_id.as_deref(), Some("abc"));
     assert_eq!(DevicePlatform::from(d.platform), DevicePlatform::Android);
+}
+
+// --- payloads given as text (ML Kit / VisionKit) and Android admin extras bundles ---
+
+use enroll_ffi::{parse_admin_extras, parse_enrollment_payload, EnrollmentPayload, ScannedIntent};
+
+/// `InvalidInput`, whose message quotes none of `secrets`.
+fn invalid(result: Result<EnrollmentPayload, EnrollError>, secrets: &[&str]) -> String {
+    match result {
+        Err(EnrollError::InvalidInput { detail }) => {
+            for s in secrets {
+                assert!(!detail.contains(s), "{detail}");
+            }
+            detail
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+}
+
+fn bundle(entries: &[(&str, &str)]) -> HashMap<String, String> {
+    entries
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn text_payloads_parse_into_the_scanner_intents() {
+    let p = parse_enrollment_payload(
+        "https://mdm.example.com/go?token=SECRETTOKEN1234567890&user=a%40b.c&tenant=t1\n".into(),
+        false,
+    )
+    .expect("invitation");
+    assert!(!format!("{p:?}").contains("SECRETTOKEN"), "{p:?}");
+    assert_eq!(p.server_url.as_deref(), Some("https://mdm.example.com"));
+    assert_eq!(p.credential.expect("token").kind(), "token");
+    assert!(
+        matches!(p.intent, ScannedIntent::Invitation { ref tenant, .. } if tenant.as_deref() == Some("t1"))
+    );
+
+    let android = r#"{
+        "android.app.extra.PROVISIONING_DEVICE_ADMIN_COMPONENT_NAME": "com.example.dpc/.AdminReceiver",
+        "android.app.extra.PROVISIONING_WIFI_SSID": "Corp",
+        "android.app.extra.PROVISIONING_WIFI_PASSWORD": "WIFISECRET",
+        "android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE": {
+            "enroll.SERVER_URL": "https://mdm.example.com", "enroll.PROFILE_ID": "bulk-1"
+        }
+    }"#;
+    let p = parse_enrollment_payload(android.into(), false).expect("android provisioning");
+    assert!(!format!("{p:?}").contains("WIFISECRET"), "{p:?}");
+    assert_eq!(p.credential.expect("tokenless").kind(), "tokenless");
+    assert!(
+        matches!(p.intent, ScannedIntent::AndroidProvisioning { ref admin_package, .. } if admin_package == "com.example.dpc")
+    );
+
+    let p =
+        parse_enrollment_payload("ent_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345".into(), false).expect("bare token");
+    assert!(matches!(p.intent, ScannedIntent::Token) && p.server_url.is_none());
+    assert_eq!(p.credential.expect("token").kind(), "token");
+    // Loopback http only when allowed.
+    let local = "http://127.0.0.1:8080/go?token=SECRETTOKEN1234567890";
+    invalid(parse_enrollment_payload(local.into(), false), &["SECRETTOKEN"]);
+    assert!(parse_enrollment_payload(local.into(), true).is_ok());
+}
+
+#[test]
+fn hostile_text_payloads_are_invalid_input_without_secrets() {
+    let secret = "SECRETTOKEN1234567890";
+    let cases = [
+        String::new(),
+        " \n\t".into(),
+        "hello world".into(),
+        format!("https://mdm.example.com/go?token={}", "A".repeat(5000)),
+        "A".repeat(300),
+        format!("http://mdm.example.com/go?token={secret}"),
+        format!("https://user:{secret}@mdm.example.com/go"),
+        format!("https://mdm.example.com/go?token={secret}\u{7}"),
+        format!("{secret}\0"),
+        format!(
+            r#"{{"enroll.SERVER_URL":"https://mdm.example.com","enroll.ENROLLMENT_TOKEN":"{secret}\u0000"}}"#
+        ),
+        r#"{"enroll.SERVER_URL": 42}"#.into(),
+        r#"{"enroll.SERVER_URL":"https://mdm.example.com","enroll.ENROLLMENT_TOKEN":12345678901234567}"#
+            .into(),
+        format!(
+            r#"{{"enroll.SERVER_URL":"https://mdm.example.com","x.TOKEN":"{secret}","y.ENROLLMENT_TOKEN":"{secret}"}}"#
+        ),
+        r#"{"android.app.extra.PROVISIONING_ADMIN_EXTRAS_BUNDLE":"not a bundle"}"#.into(),
+        format!("{}{}", "[".repeat(20), "]".repeat(20)),
+        format!(r#"{{"a":{}1{}}}"#, r#"{"a":"#.repeat(12), "}".repeat(12)),
+        "[1,2]".into(),
+    ];
+    for text in cases {
+        invalid(parse_enrollment_payload(text, false), &[secret]);
+    }
+}
+
+#[test]
+fn admin_extras_bundles_give_a_credential() {
+    let p = parse_admin_extras(
+        bundle(&[
+            ("enroll.SERVER_URL", "https://mdm.example.com/"),
+            ("enroll.ENROLLMENT_TOKEN", "TOKENSECRET123456"),
+            ("enroll.attr.site", "Lyon"),
+            ("com.vendor.OTHER", "kept"),
+        ]),
+        false,
+    )
+    .expect("bundle");
+    assert!(!format!("{p:?}").contains("TOKENSECRET"), "{p:?}");
+    assert_eq!(p.server_url.as_deref(), Some("https://mdm.example.com"));
+    assert_eq!(p.credential.expect("token").kind(), "token");
+    let ScannedIntent::KmeExtras { attributes, .. } = p.intent else {
+        panic!("expected extras");
+    };
+    assert_eq!(attributes.get("site").map(String::as_str), Some("Lyon"));
+
+    // No token: a tokenless bulk enrollment with the bundle's profile; other vendors' keys.
+    let p = parse_admin_extras(
+        bundle(&[
+            ("com.example.mdm.SERVER_URL", "https://mdm.example.com"),
+            ("enroll.PROFILE_ID", "bulk-1"),
+        ]),
+        false,
+    )
+    .expect("tokenless");
+    assert_eq!(p.credential.expect("tokenless").kind(), "tokenless");
+    assert!(
+        matches!(p.intent, ScannedIntent::KmeExtras { ref profile_id, .. } if profile_id.as_deref() == Some("bulk-1"))
+    );
+    // Loopback http only when allowed.
+    let local = bundle(&[
+        ("enroll.SERVER_URL", "http://localhost:8080"),
+        ("enroll.TOKEN", "TOKENSECRET123456"),
+    ]);
+    invalid(parse_admin_extras(local.clone(), false), &["TOKENSECRET"]);
+    assert!(parse_admin_extras(local, true).is_ok());
+}
+
+#[test]
+fn hostile_admin_extras_are_invalid_input_without_secrets() {
+    let secret = "TOKENSECRET123456";
+    let url = ("enroll.SERVER_URL", "https://mdm.example.com");
+    let long = "A".repeat(5000);
+    let many: HashMap<String, String> = (0..300).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+    let cases = [
+        HashMap::new(),
+        many,
+        bundle(&[("enroll.attr.site", "Lyon")]),
+        bundle(&[
+            ("enroll.SERVER_URL", "http://mdm.example.com"),
+            ("enroll.TOKEN", secret),
+        ]),
+        bundle(&[("enroll.SERVER_URL", "https://u:TOKENSECRET123456@mdm.example.com")]),
+        bundle(&[("enroll.SERVER_URL", "not a url"), ("enroll.TOKEN", secret)]),
+        bundle(&[url, ("enroll.ENROLLMENT_TOKEN", "TOKENSECRET123456\n")]),
+        bundle(&[url, ("enroll.ENROLLMENT_TOKEN", "TOKEN SECRET123456")]),
+        bundle(&[url, ("enroll.ENROLLMENT_TOKEN", ""), ("enroll.attr.x", "y")]),
+        bundle(&[url, ("x.TOKEN", secret), ("y.ENROLLMENT_TOKEN", secret)]),
+        bundle(&[url, ("enroll.attr.bad\u{1b}key", "v")]),
+        bundle(&[url, ("enroll.attr.site", "Ly\u{0}on")]),
+        bundle(&[url, ("enroll.ENROLLMENT_TOKEN", &long)]),
+        bundle(&[url, ("android.app.extra.PROVISIONING_WIFI_PASSWORD", secret)]),
+        bundle(&[url, ("enroll.PROFILE_ID", "not/a profile")]),
+    ];
+    for extras in cases {
+        invalid(parse_admin_extras(extras, false), &[secret]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpc_enrolls_from_its_admin_extras_bundle() {
+    let s = server().await;
+    s.user("dpc.user@example.com").await;
+    let token = s.token("dpc.user@example.com").await;
+    let extras = bundle(&[
+        ("enroll.SERVER_URL", s.server.base_url().as_str()),
+        ("enroll.ENROLLMENT_TOKEN", &token),
+    ]);
+    let payload = parse_admin_extras(extras, false).expect("bundle");
+    let app = app(s.config(), "ffi-dpc-device");
+    let state = app
+        .client
+        .enroll(
+            payload.server_url.expect("server"),
+            payload.credential.expect("credential"),
+        )
+        .await
+        .expect("enroll");
+    assert!(matches!(state, EnrollmentState::Active { .. }), "{state:?}");
+    assert_eq!(app.installer.installed.lock().expect("lock").len(), 1);
 }

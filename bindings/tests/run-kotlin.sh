@@ -3,7 +3,7 @@
 # Kotlin bindings, compiles them with the platform-neutral wrapper (android/src/main/kotlin/
 # io/github/enroll/client) and the JUnit tests (android/src/test/kotlin) with kotlinc, and runs
 # the tests against a reference server on loopback. Prints "N passed, N failed, N skipped".
-# Needs what scripts/setup.sh installs into .tools/.
+# Needs what scripts/setup-tests.sh installs into .tools/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bindings/tests/common.sh
@@ -11,7 +11,7 @@ source bindings/tests/common.sh
 KOTLIN_HOME=.tools/kotlin/node_modules/kotlin-compiler
 JARS=.tools/jars
 for f in "$KOTLIN_HOME/bin/kotlinc" "$JARS/jna-5.17.0.jar" "$JARS/junit-4.13.2.jar" "$JARS/hamcrest-core-1.3.jar"; do
-  [ -e "$f" ] || { echo "missing $f: run scripts/setup.sh" >&2; exit 1; }
+  [ -e "$f" ] || { echo "missing $f: run scripts/setup-tests.sh" >&2; exit 1; }
 done
 
 build_library
@@ -30,4 +30,4 @@ echo "compiling Kotlin (generated bindings + wrapper + tests) …"
 start_test_server
 java -Djna.library.path="$(dirname "$LIB_FILE")" \
   -cp "$OUT:$CP:$KOTLIN_HOME/lib/kotlin-stdlib.jar" \
-  JvmTestMainKt io.github.enroll.EnrollClientJvmTest
+  JvmTestMainKt io.github.enroll.EnrollClientJvmTest io.github.enroll.PayloadJvmTest

@@ -198,6 +198,25 @@ final class EnrollClientTests: XCTestCase {
         XCTAssertNil(try session.feed(data: blank, width: 64, height: 48, stride: 64))
         XCTAssertEqual(session.framesScanned(), 1)
     }
+
+    func testPayloadsFromTextAndAdminExtrasNeverShowTheToken() throws {
+        let secret = "SECRETTOKEN1234567890"
+        let p = try parseEnrollmentPayload(text: "https://mdm.example.com/go?token=\(secret)&tenant=t1")
+        XCTAssertEqual(p.serverUrl, "https://mdm.example.com")
+        XCTAssertEqual(p.credential?.kind(), "token")
+        XCTAssertFalse(String(describing: p).contains(secret))
+        guard case .invitation(_, _, let tenant, _) = p.intent else { return XCTFail("not an invitation") }
+        XCTAssertEqual(tenant, "t1")
+        let extras = try parseAdminExtras(extras: ["enroll.SERVER_URL": "https://mdm.example.com", "enroll.PROFILE_ID": "bulk-1"])
+        XCTAssertEqual(extras.credential?.kind(), "tokenless")
+        for text in ["http://mdm.example.com/go?token=\(secret)", "\(secret)\u{0}", "{\"enroll.SERVER_URL\": 42}"] {
+            XCTAssertThrowsError(try parseEnrollmentPayload(text: text)) { error in
+                guard case EnrollError.InvalidInput(let detail) = error else { return XCTFail("\(error)") }
+                XCTAssertFalse(detail.contains(secret))
+            }
+        }
+        XCTAssertThrowsError(try parseAdminExtras(extras: ["enroll.SERVER_URL": "http://mdm.example.com", "enroll.TOKEN": secret]))
+    }
 }
 
 extension NSLock {

@@ -8,6 +8,7 @@ states seen by an observer, and a Python SecureStore called from Rust.
 
 import asyncio
 import os
+import re
 import threading
 import time
 
@@ -237,3 +238,24 @@ def test_scanning_camera_frames():
     assert result.server_url == result.intent.server_url
     assert "1Ds7bXri7YZa" not in repr(result.credential) and "1Ds7bXri7YZa" not in str(result)
     assert session.is_finished()
+
+
+def test_a_dpc_enrolls_from_its_admin_extras_and_the_profile_text_hides_the_challenge():
+    payload = ffi.parse_admin_extras(
+        {"enroll.SERVER_URL": env("ENROLL_TEST_SERVER"), "enroll.ENROLLMENT_TOKEN": env("ENROLL_TEST_DPC_TOKEN")}
+    )
+    installer = RecordingInstaller()
+    client = new_client("dpc", installer=installer)
+    state = asyncio.run(client.enroll(payload.server_url, payload.credential))
+    assert state.is_ACTIVE(), state
+
+    (profile,) = installer.installed
+    data = profile.signed_profile.bytes()
+    assert profile.signed_profile.size() == len(data)
+    match = re.search(rb"<key>Challenge</key>\s*<string>([^<]+)</string>", data)
+    assert match, "the profile has no SCEP challenge"
+    challenge = match.group(1).decode()
+    for text in (str(profile), str(profile.signed_profile), repr(profile.signed_profile)):
+        assert challenge not in text, text
+        assert f"{len(data)} bytes" in text, text
+    assert challenge not in repr(profile)

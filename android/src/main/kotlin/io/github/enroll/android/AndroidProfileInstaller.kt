@@ -44,7 +44,7 @@ class AndroidProfileInstaller(
             try {
                 dir.mkdirs()
                 val tmp = File(dir, "profile.mobileconfig.tmp")
-                tmp.writeBytes(profile.signedProfile)
+                tmp.writeBytes(profile.signedProfile.bytes())
                 if (!tmp.renameTo(File(dir, PROFILE_FILE))) throw IOException("rename failed")
             } catch (e: IOException) {
                 throw PlatformException.Other("the profile could not be stored: ${e.javaClass.simpleName}")

@@ -282,8 +282,11 @@ pub struct ErrorInfo {
 }
 
 /// Error codes. Unknown codes from newer servers deserialize as [`ErrorCode::Unknown`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// On the wire each code is its snake_case name (`"invalid_pin"`, [`ErrorCode::as_str`]). The
+/// serde implementations are written by hand over that one table: the derived deserializer of a
+/// 23-variant enum cost about 5 KB of the mobile library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// The request is malformed.
     BadRequest,
@@ -329,9 +332,98 @@ pub enum ErrorCode {
     DeviceNotApproved,
     /// The device is not assigned to an enrollment profile (Samsung KME).
     DeviceUnassigned,
-    /// A code this version does not know.
-    #[serde(other)]
+    /// A code this version does not know (its wire name is `unknown`).
     Unknown,
+}
+
+impl ErrorCode {
+    /// Every code this version knows, in declaration order ([`ErrorCode::Unknown`] aside).
+    pub const KNOWN: [ErrorCode; 22] = [
+        Self::BadRequest,
+        Self::Unauthorized,
+        Self::InvalidCredentials,
+        Self::InvalidPin,
+        Self::PinLocked,
+        Self::PinUsed,
+        Self::PinExpired,
+        Self::InvalidToken,
+        Self::TokenExpired,
+        Self::EnrollmentNotFound,
+        Self::EnrollmentClosed,
+        Self::DeviceNotFound,
+        Self::DeviceInactive,
+        Self::IdempotencyConflict,
+        Self::NotFound,
+        Self::PayloadTooLarge,
+        Self::RateLimited,
+        Self::Unavailable,
+        Self::Internal,
+        Self::DeviceNotMatched,
+        Self::DeviceNotApproved,
+        Self::DeviceUnassigned,
+    ];
+
+    /// The code's wire name, e.g. `"invalid_pin"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidPin => "invalid_pin",
+            Self::PinLocked => "pin_locked",
+            Self::PinUsed => "pin_used",
+            Self::PinExpired => "pin_expired",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::EnrollmentNotFound => "enrollment_not_found",
+            Self::EnrollmentClosed => "enrollment_closed",
+            Self::DeviceNotFound => "device_not_found",
+            Self::DeviceInactive => "device_inactive",
+            Self::IdempotencyConflict => "idempotency_conflict",
+            Self::NotFound => "not_found",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+            Self::DeviceNotMatched => "device_not_matched",
+            Self::DeviceNotApproved => "device_not_approved",
+            Self::DeviceUnassigned => "device_unassigned",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The code of a wire name; names this version does not know give [`ErrorCode::Unknown`].
+    pub fn from_wire(name: &str) -> Self {
+        Self::KNOWN
+            .into_iter()
+            .find(|c| c.as_str() == name)
+            .unwrap_or(Self::Unknown)
+    }
+}
+
+// `KNOWN` lists every variant but `Unknown`, which comes last.
+const _: () = assert!(ErrorCode::KNOWN.len() == ErrorCode::Unknown as usize);
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = ErrorCode;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an error code")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<ErrorCode, E> {
+                Ok(ErrorCode::from_wire(name))
+            }
+        }
+        deserializer.deserialize_str(Name)
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +453,37 @@ mod tests {
                 profile_id: Some("p1".into())
             }
         );
+    }
+
+    #[test]
+    fn error_codes_keep_their_wire_names() {
+        for (i, code) in ErrorCode::KNOWN.into_iter().enumerate() {
+            assert_eq!(code as usize, i, "KNOWN is in declaration order");
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+        }
+        assert_eq!(ErrorCode::InvalidPin.as_str(), "invalid_pin");
+        assert_eq!(ErrorCode::DeviceNotApproved.as_str(), "device_not_approved");
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::Unknown).unwrap(),
+            r#""unknown""#
+        );
+        assert!(serde_json::from_str::<ErrorCode>("7").is_err());
+    }
+
+    #[test]
+    fn error_codes_are_the_ones_openapi_lists() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let listed: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let known: Vec<&str> = ErrorCode::KNOWN.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, known);
     }
 
     #[test]

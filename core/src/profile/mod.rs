@@ -7,18 +7,25 @@
 //!    certificates carried in the message) to one of the trusted CAs;
 //! 3. checks the `messageDigest` and `contentType` signed attributes and the signature
 //!    (ECDSA P-256/P-384 or RSA PKCS#1 v1.5, SHA-256/384/512, through `ring`);
-//! 4. parses the plist (XML, nesting bounded before parsing) and checks the required keys of
-//!    `../shared/specs/apple/mdm/profiles`: top-level `PayloadType = Configuration`,
-//!    `PayloadUUID`, `PayloadIdentifier`, `PayloadExpirationDate` (the install window), one
-//!    `com.apple.mdm` payload with an https `ServerURL`, a `Topic` starting `com.apple.mgmt.`
-//!    and an `IdentityCertificateUUID` naming a `com.apple.security.scep` or
+//! 4. checks the plist content ([`content`]): XML with its nesting bounded before parsing, or
+//!    binary (`bplist00`) with its structure checked first ([`bplist`]: offsets, references,
+//!    cycles, depth, expansion of shared references); then the keys of Apple's payload schemas
+//!    (`../shared/specs/apple/mdm/profiles`): the top level, the common keys of every payload,
+//!    unique `PayloadUUID`s, exactly one `com.apple.mdm` payload (https `ServerURL` and
+//!    `CheckInURL` without user info, a `Topic` starting `com.apple.mgmt.`, `AccessRights` in
+//!    1..=8191, …) whose `IdentityCertificateUUID` names a `com.apple.security.scep` or
 //!    `com.apple.security.pkcs12` payload of the same profile.
 //!
-//! The window itself is checked by the state machine against skew-corrected time.
+//! Profiles from any MDM server pass if they meet the schemas; nothing here is specific to the
+//! reference server. The install window (`PayloadExpirationDate`, read here) is checked
+//! afterwards by the state machine against skew-corrected time, so a profile that is both
+//! malformed and expired is refused as malformed.
 
+pub mod bplist;
 mod cms;
-mod content;
+pub mod content;
 
+pub use bplist::BplistDefect;
 pub use cms::verify_cms;
 pub use content::check_profile_content;
 
@@ -59,7 +66,10 @@ pub enum ProfileError {
     /// The signed content is not a readable plist.
     #[error("the profile content is not a valid plist: {0}")]
     MalformedPlist(String),
-    /// A required key is absent or has the wrong type.
+    /// The signed content is a binary plist with a structural defect (see [`bplist`]).
+    #[error("the profile content is not a valid binary plist: {0}")]
+    BinaryPlist(BplistDefect),
+    /// A required key is absent.
     #[error("the profile lacks required key {0}")]
     MissingKey(String),
     /// A key has an unacceptable value.
@@ -138,8 +148,11 @@ mod tests {
 <key>PayloadIdentifier</key><string>com.enroll.mdm.d1</string>
 {top_extra}
 <key>PayloadContent</key><array>
- <dict><key>PayloadType</key><string>com.apple.security.scep</string><key>PayloadUUID</key><string>ID-1</string></dict>
- <dict><key>PayloadType</key><string>com.apple.mdm</string><key>PayloadUUID</key><string>M-1</string>
+ <dict><key>PayloadType</key><string>com.apple.security.scep</string><key>PayloadUUID</key><string>1B2C3D4E-0000-4000-8000-00000000AB01</string>
+  <key>PayloadIdentifier</key><string>com.enroll.mdm.d1.identity</string><key>PayloadVersion</key><integer>1</integer>
+  <key>PayloadContent</key><dict><key>URL</key><string>https://mdm.example.com/scep</string><key>Keysize</key><integer>2048</integer></dict></dict>
+ <dict><key>PayloadType</key><string>com.apple.mdm</string><key>PayloadUUID</key><string>1B2C3D4E-0000-4000-8000-00000000AB02</string>
+  <key>PayloadIdentifier</key><string>com.enroll.mdm.d1.mdm</string><key>PayloadVersion</key><integer>1</integer>
  {mdm_extra}</dict>
 </array></dict></plist>"#
         )
@@ -148,7 +161,7 @@ mod tests {
 
     const GOOD_MDM: &str = "<key>ServerURL</key><string>https://mdm.example.com/mdm</string>\
         <key>Topic</key><string>com.apple.mgmt.External.1</string>\
-        <key>IdentityCertificateUUID</key><string>ID-1</string>";
+        <key>IdentityCertificateUUID</key><string>1B2C3D4E-0000-4000-8000-00000000AB01</string>";
     const EXP: &str = "<key>PayloadExpirationDate</key><date>2030-01-01T00:00:00Z</date>";
 
     #[test]
@@ -168,11 +181,11 @@ mod tests {
                 "Topic",
             ),
             (
-                GOOD_MDM.replace("<string>ID-1</string>", "<string>NOPE</string>"),
+                GOOD_MDM.replace("-00000000AB01</string>", "-00000000AB99</string>"),
                 "IdentityCertificateUUID",
             ),
             (
-                GOOD_MDM.replace("<string>ID-1</string>", "<string>M-1</string>"),
+                GOOD_MDM.replace("-00000000AB01</string>", "-00000000AB02</string>"),
                 "IdentityCertificateUUID",
             ),
             (
@@ -192,6 +205,116 @@ mod tests {
         assert_eq!(err, ProfileError::MissingKey("PayloadExpirationDate".into()));
     }
 
+    /// The error for the MDM payload extended by `extra` (keys appended to [`GOOD_MDM`]).
+    fn mdm_error(extra: &str) -> ProfileError {
+        check_profile_content(&plist_with(&format!("{GOOD_MDM}{extra}"), EXP)).unwrap_err()
+    }
+
+    fn invalid_key(err: &ProfileError) -> &str {
+        match err {
+            ProfileError::InvalidValue { key, .. } => key,
+            other => panic!("not InvalidValue: {other}"),
+        }
+    }
+
+    #[test]
+    fn apple_schema_keys_are_checked() {
+        // AccessRights: 1..=8191, 2 needs 1, 128 needs 64.
+        for bad in ["0", "8192", "-1", "2", "128", "99999999999"] {
+            let err = mdm_error(&format!("<key>AccessRights</key><integer>{bad}</integer>"));
+            assert_eq!(invalid_key(&err), "AccessRights", "{bad}");
+        }
+        assert!(check_profile_content(&plist_with(
+            &format!("{GOOD_MDM}<key>AccessRights</key><integer>8191</integer>"),
+            EXP
+        ))
+        .is_ok());
+        let err = mdm_error("<key>AccessRights</key><string>all</string>");
+        assert_eq!(invalid_key(&err), "AccessRights");
+
+        let err = mdm_error("<key>CheckInURL</key><string>http://mdm.example.com/checkin</string>");
+        assert_eq!(invalid_key(&err), "CheckInURL");
+        let err = mdm_error("<key>CheckInURL</key><integer>1</integer>");
+        assert_eq!(invalid_key(&err), "CheckInURL");
+
+        let userinfo = GOOD_MDM.replace("https://mdm", "https://admin:hunter2@mdm");
+        let err = check_profile_content(&plist_with(&userinfo, EXP)).unwrap_err();
+        assert_eq!(invalid_key(&err), "ServerURL");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+
+        let err = mdm_error("<key>ServerCapabilities</key><array><integer>1</integer></array>");
+        assert_eq!(invalid_key(&err), "ServerCapabilities");
+        let twice = "<string>com.apple.mdm.token</string>".repeat(2);
+        let err = mdm_error(&format!("<key>ServerCapabilities</key><array>{twice}</array>"));
+        assert_eq!(invalid_key(&err), "ServerCapabilities");
+        let err = mdm_error("<key>SignMessage</key><string>yes</string>");
+        assert_eq!(invalid_key(&err), "SignMessage");
+        let err = mdm_error("<key>EnrollmentMode</key><string>SOMETIMES</string>");
+        assert_eq!(invalid_key(&err), "EnrollmentMode");
+    }
+
+    #[test]
+    fn payload_common_keys_and_uniqueness() {
+        let good = plist_with(GOOD_MDM, EXP);
+        let text = String::from_utf8(good.clone()).unwrap();
+        let with = |from: &str, to: &str| {
+            assert!(text.contains(from), "{from}");
+            check_profile_content(text.replacen(from, to, 1).as_bytes()).unwrap_err()
+        };
+        // Two payloads with one PayloadUUID, and a payload reusing the top-level UUID.
+        let err = with("-00000000AB02</string>", "-00000000AB01</string>");
+        assert_eq!(invalid_key(&err), "PayloadUUID");
+        assert!(!err.to_string().contains("AB01"), "{err}");
+        let err = with(
+            "<string>1B2C3D4E-0000-4000-8000-00000000AB02</string>",
+            "<string>A-1</string>",
+        );
+        assert_eq!(invalid_key(&err), "PayloadUUID");
+        let err = with(">com.enroll.mdm.d1.mdm<", ">com.enroll.mdm.d1.identity<");
+        assert_eq!(invalid_key(&err), "PayloadIdentifier");
+        // Common keys of every payload.
+        let err = with(
+            "<key>PayloadIdentifier</key><string>com.enroll.mdm.d1.mdm</string>",
+            "",
+        );
+        assert_eq!(err, ProfileError::MissingKey("PayloadIdentifier".into()));
+        let err = with(
+            "d1.mdm</string><key>PayloadVersion</key><integer>1</integer>",
+            "d1.mdm</string><key>PayloadVersion</key><integer>2</integer>",
+        );
+        assert_eq!(invalid_key(&err), "PayloadVersion");
+        // Top level: PayloadVersion = 1, not encrypted.
+        let err = with(
+            "<key>PayloadVersion</key><integer>1</integer>
+",
+            "<key>PayloadVersion</key><integer>3</integer>
+",
+        );
+        assert_eq!(invalid_key(&err), "PayloadVersion");
+        let err = with(
+            "<key>PayloadContent</key><array>",
+            "<key>IsEncrypted</key><true/><key>PayloadContent</key><array>",
+        );
+        assert_eq!(invalid_key(&err), "IsEncrypted");
+        // SCEP: PayloadContent with a URL, Keysize in range.
+        let err = with("<key>URL</key>", "<key>Address</key>");
+        assert_eq!(err, ProfileError::MissingKey("URL".into()));
+        let err = with("<integer>2048</integer>", "<integer>512</integer>");
+        assert_eq!(invalid_key(&err), "Keysize");
+        let err = with("https://mdm.example.com/scep", "https://u:p@mdm.example.com/scep");
+        assert_eq!(invalid_key(&err), "URL");
+    }
+
+    #[test]
+    fn a_missing_key_is_reported_even_when_expired() {
+        let expired = "<key>PayloadExpirationDate</key><date>2001-01-01T00:00:00Z</date>";
+        let no_topic = GOOD_MDM.replace("<key>Topic</key>", "<key>Topique</key>");
+        assert_eq!(
+            check_profile_content(&plist_with(&no_topic, expired)),
+            Err(ProfileError::MissingKey("Topic".into()))
+        );
+    }
+
     #[test]
     fn hostile_plists() {
         let deep = format!(
@@ -203,10 +326,14 @@ mod tests {
             check_profile_content(deep.as_bytes()),
             Err(ProfileError::MalformedPlist(_))
         ));
-        assert!(matches!(
+        assert_eq!(
             check_profile_content(b"bplist00\x00\x01"),
-            Err(ProfileError::MalformedPlist(_))
-        ));
+            Err(ProfileError::BinaryPlist(BplistDefect::TruncatedTrailer))
+        );
+        assert_eq!(
+            check_profile_content(&vec![b'<'; MAX_PROFILE_BYTES + 1]),
+            Err(ProfileError::TooLarge)
+        );
         assert!(matches!(
             check_profile_content(b"<plist><dict><key>x</key>"),
             Err(ProfileError::MalformedPlist(_))
@@ -219,6 +346,52 @@ mod tests {
             check_profile_content(b"<plist version=\"1.0\"><array/></plist>"),
             Err(ProfileError::MalformedPlist(_))
         ));
+    }
+
+    /// The XML of `plist_with`, rewritten as a binary plist by the `plist` crate.
+    fn to_binary(xml: &[u8]) -> Vec<u8> {
+        let value = plist::Value::from_reader(std::io::Cursor::new(xml)).unwrap();
+        let mut out = Vec::new();
+        plist::to_writer_binary(&mut out, &value).unwrap();
+        out
+    }
+
+    #[test]
+    fn binary_profiles_pass_like_xml() {
+        let xml = plist_with(GOOD_MDM, EXP);
+        let binary = to_binary(&xml);
+        assert!(binary.starts_with(b"bplist00"));
+        assert_eq!(check_profile_content(&binary), check_profile_content(&xml));
+        assert!(check_profile_content(&binary).is_ok());
+        // The key checks apply to binary content the same way.
+        let bad = to_binary(&plist_with(&GOOD_MDM.replace("https://", "http://"), EXP));
+        assert!(
+            matches!(check_profile_content(&bad), Err(ProfileError::InvalidValue { ref key, .. }) if key == "ServerURL")
+        );
+    }
+
+    #[test]
+    fn mutated_binary_profiles_never_panic_nor_echo_input() {
+        let binary = to_binary(&plist_with(GOOD_MDM, EXP));
+        for at in 0..binary.len() {
+            for byte in [0x00, 0xff, 0xaf, 0xd3, binary[at].wrapping_add(1)] {
+                let mut mutated = binary.clone();
+                mutated[at] = byte;
+                if let Err(err) = check_profile_content(&mutated) {
+                    let text = err.to_string();
+                    assert!(
+                        !text.contains("mdm.example.com") && !text.contains("External"),
+                        "{text}"
+                    );
+                }
+            }
+        }
+        for len in 0..binary.len() {
+            assert!(
+                check_profile_content(&binary[..len]).is_err(),
+                "truncated to {len}"
+            );
+        }
     }
 
     #[test]

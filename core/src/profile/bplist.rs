@@ -276,7 +276,7 @@ mod tests {
     /// Writes `value` with the `plist` crate's binary writer.
     fn written(value: &plist::Value) -> Vec<u8> {
         let mut out = Vec::new();
-        plist::to_writer_binary(&mut out, value).unwrap();
+        value.to_writer_binary(&mut out).unwrap();
         out
     }
 

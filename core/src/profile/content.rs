@@ -13,8 +13,10 @@
 //! 5. the keys of the payload types the agent relies on: `com.apple.mdm` (exactly one),
 //!    `com.apple.security.scep`, `com.apple.security.pkcs12` (required keys, types, ranges);
 //! 6. the MDM payload's `IdentityCertificateUUID` names a scep or pkcs12 payload of the profile;
-//! 7. `PayloadExpirationDate` (the install window; the window itself is checked later, by the
-//!    state machine, so a malformed profile is refused as malformed even when also expired).
+//! 7. `PayloadExpirationDate`, optional in the schema: the window itself is checked later, by the
+//!    state machine (with the server's `enroll-profile-expires`, the earlier counting; without
+//!    either there is no window), so a malformed profile is refused as malformed even when also
+//!    expired.
 //!
 //! Keys the schemas do not list are allowed (servers add their own), and so are payload types
 //! the agent does not know (only their common keys are checked). Errors name the key and the
@@ -467,8 +469,7 @@ pub fn check_profile_content(content: &[u8]) -> Result<VerifiedProfile, ProfileE
     Ok(VerifiedProfile {
         uuid,
         identifier,
-        expires_at: expiration(top)
-            .ok_or_else(|| ProfileError::MissingKey("PayloadExpirationDate".into()))?,
+        expires_at: expiration(top),
         server_url,
         topic,
         identity_type: identity_type.to_owned(),

@@ -95,8 +95,10 @@ pub struct VerifiedProfile {
     pub uuid: String,
     /// Top-level `PayloadIdentifier`.
     pub identifier: String,
-    /// `PayloadExpirationDate`, Unix seconds (server time).
-    pub expires_at: i64,
+    /// `PayloadExpirationDate`, Unix seconds (server time), if the profile has one (it is
+    /// optional). The install window is the earlier of this and the server's header
+    /// ([`earliest_deadline`]).
+    pub expires_at: Option<i64>,
     /// The MDM `ServerURL` (https).
     pub server_url: String,
     /// The MDM push `Topic`.
@@ -118,6 +120,15 @@ impl std::fmt::Debug for VerifiedProfile {
             .field("identity_type", &self.identity_type)
             .field("signer", &self.signer)
             .finish()
+    }
+}
+
+/// The install window of a profile: the earlier of its `PayloadExpirationDate` and the server's
+/// `enroll-profile-expires` header; `None` when neither exists (no window).
+pub fn earliest_deadline(profile: Option<i64>, header: Option<i64>) -> Option<i64> {
+    match (profile, header) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (one, other) => one.or(other),
     }
 }
 
@@ -168,7 +179,7 @@ mod tests {
     fn good_content_passes() {
         let p = check_profile_content(&plist_with(GOOD_MDM, EXP)).unwrap();
         assert_eq!(p.uuid, "A-1");
-        assert_eq!(p.expires_at, 1_893_456_000);
+        assert_eq!(p.expires_at, Some(1_893_456_000));
         assert_eq!(p.identity_type, "com.apple.security.scep");
     }
 
@@ -201,8 +212,19 @@ mod tests {
             let err = check_profile_content(&plist_with(&mdm, EXP)).unwrap_err();
             assert!(err.to_string().contains(key), "{key}: {err}");
         }
-        let err = check_profile_content(&plist_with(GOOD_MDM, "")).unwrap_err();
-        assert_eq!(err, ProfileError::MissingKey("PayloadExpirationDate".into()));
+        // PayloadExpirationDate is optional (TopLevel.yaml), but a date when present.
+        assert_eq!(
+            check_profile_content(&plist_with(GOOD_MDM, ""))
+                .unwrap()
+                .expires_at,
+            None
+        );
+        let err = check_profile_content(&plist_with(
+            GOOD_MDM,
+            "<key>PayloadExpirationDate</key><string>soon</string>",
+        ))
+        .unwrap_err();
+        assert_eq!(invalid_key(&err), "PayloadExpirationDate");
     }
 
     /// The error for the MDM payload extended by `extra` (keys appended to [`GOOD_MDM`]).
@@ -316,6 +338,15 @@ mod tests {
     }
 
     #[test]
+    fn the_earlier_window_counts() {
+        assert_eq!(earliest_deadline(Some(10), Some(20)), Some(10));
+        assert_eq!(earliest_deadline(Some(30), Some(20)), Some(20));
+        assert_eq!(earliest_deadline(None, Some(20)), Some(20));
+        assert_eq!(earliest_deadline(Some(10), None), Some(10));
+        assert_eq!(earliest_deadline(None, None), None);
+    }
+
+    #[test]
     fn hostile_plists() {
         let deep = format!(
             "<plist><dict><key>a</key>{}{}</dict></plist>",
@@ -352,7 +383,7 @@ mod tests {
     fn to_binary(xml: &[u8]) -> Vec<u8> {
         let value = plist::Value::from_reader(std::io::Cursor::new(xml)).unwrap();
         let mut out = Vec::new();
-        plist::to_writer_binary(&mut out, &value).unwrap();
+        value.to_writer_binary(&mut out).unwrap();
         out
     }
 

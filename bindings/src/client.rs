@@ -161,13 +161,13 @@ pub enum EnrollmentState {
     },
     /// A verified profile is held.
     ProfileReady {
-        /// End of its install window, Unix seconds, server time.
-        expires_at: i64,
+        /// End of its install window, Unix seconds, server time; null: no window.
+        expires_at: Option<i64>,
     },
     /// The profile is being installed.
     Installing {
-        /// End of its install window, Unix seconds, server time.
-        expires_at: i64,
+        /// End of its install window, Unix seconds, server time; null: no window.
+        expires_at: Option<i64>,
     },
     /// Enrolled and managed.
     Active {

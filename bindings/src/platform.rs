@@ -70,10 +70,10 @@ pub struct ProfileToInstall {
     pub identifier: String,
     /// `PayloadUUID` of this issuance.
     pub uuid: String,
-    /// End of the install window, Unix seconds, server time.
-    pub expires_at: i64,
-    /// End of the install window converted to the device clock, Unix seconds.
-    pub expires_at_local: i64,
+    /// End of the install window, Unix seconds, server time; null: no window.
+    pub expires_at: Option<i64>,
+    /// End of the install window converted to the device clock, Unix seconds; null: no window.
+    pub expires_at_local: Option<i64>,
     /// The signed `.mobileconfig` (holds the one-time challenge; `signed_profile.bytes()`).
     pub signed_profile: Arc<SignedProfile>,
 }

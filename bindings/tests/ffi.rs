@@ -527,8 +527,8 @@ fn installer_adapter_converts_profile_and_outcome() {
     let profile = enroll_core::platform::ProfileToInstall {
         identifier: "com.example.mdm".into(),
         uuid: "U-1".into(),
-        expires_at: 100,
-        expires_at_local: 99,
+        expires_at: Some(100),
+        expires_at_local: Some(99),
         signed_profile: SecretBytes::new(b"CHALLENGE-SECRET".to_vec()),
     };
     assert_eq!(

@@ -492,8 +492,8 @@ mod tests {
         let p = ProfileToInstall {
             identifier: "com.enroll.mdm/../x".into(),
             uuid: "U1".into(),
-            expires_at: 0,
-            expires_at_local: 0,
+            expires_at: Some(0),
+            expires_at_local: Some(0),
             signed_profile: SecretBytes::new(b"der".to_vec()),
         };
         assert_eq!(inst.install(&p).unwrap(), InstallOutcome::Installed);

@@ -144,6 +144,47 @@ enum Expect {
 /// A raw reply.
 struct Reply {
     body: Vec<u8>,
+    /// `enroll-profile-expires` of a profile reply (the earliest, if repeated).
+    profile_expires: Option<i64>,
+}
+
+/// A profile as fetched: the signed bytes and the server's install window, if it sent one.
+#[derive(Clone)]
+pub struct FetchedProfile {
+    /// The signed profile (CMS DER), not yet verified. Holds a one-time challenge: do not log.
+    pub signed: Vec<u8>,
+    /// The `enroll-profile-expires` header, Unix seconds in server time; `None` when absent
+    /// (servers other than the reference server do not send it).
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for FetchedProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchedProfile")
+            .field("signed_len", &self.signed.len())
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// The `enroll-profile-expires` header: absent, or Unix seconds (the earliest if repeated).
+/// A value that is not a number is a malformed reply (and is not echoed).
+fn profile_expires(headers: &HeaderMap) -> Result<Option<i64>> {
+    let mut earliest: Option<i64> = None;
+    for value in headers.get_all(protocol::PROFILE_EXPIRES_HEADER) {
+        let secs = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .ok_or_else(|| {
+                Error::MalformedResponse(format!(
+                    "the {} header is not a Unix time",
+                    protocol::PROFILE_EXPIRES_HEADER
+                ))
+            })?;
+        earliest = Some(earliest.map_or(secs, |e| e.min(secs)));
+    }
+    Ok(earliest)
 }
 
 /// A reply of [`ProtocolClient::raw`], whatever its status.
@@ -321,6 +362,10 @@ impl ProtocolClient {
         self.note_date(response.headers(), sent_at, received_at);
 
         check_protocol(response.headers())?;
+        let profile_expires = match expect {
+            Expect::Profile => profile_expires(response.headers()),
+            Expect::Json => Ok(None),
+        };
         let status = response.status();
         let content_type = content_type_of(response.headers());
         let limit = match expect {
@@ -350,7 +395,10 @@ impl ProtocolClient {
                 got: content_type,
             });
         }
-        Ok(Reply { body })
+        Ok(Reply {
+            body,
+            profile_expires: profile_expires?,
+        })
     }
 
     fn note_date(&self, headers: &HeaderMap, sent_at: i64, received_at: i64) {
@@ -467,13 +515,18 @@ impl ProtocolClient {
             .await
     }
 
-    /// `GET /enrollments/{id}/profile`: the signed profile bytes (not yet verified).
-    pub async fn fetch_profile(&self, enrollment_id: &str, secret: &SecretString) -> Result<Vec<u8>> {
+    /// `GET /enrollments/{id}/profile`.
+    ///
+    /// Returns the signed bytes (not yet verified) and the `enroll-profile-expires` window.
+    pub async fn fetch_profile(&self, enrollment_id: &str, secret: &SecretString) -> Result<FetchedProfile> {
         let path = fill(protocol::routes::ENROLLMENT_PROFILE, enrollment_id)?;
         let reply = self
             .call(Method::GET, &path, Some(secret), None, None, Expect::Profile)
             .await?;
-        Ok(reply.body)
+        Ok(FetchedProfile {
+            signed: reply.body,
+            expires_at: reply.profile_expires,
+        })
     }
 
     /// `POST /enrollments/{id}/confirm`.

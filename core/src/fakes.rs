@@ -89,8 +89,8 @@ pub struct InstallRecord {
     pub uuid: String,
     /// `PayloadIdentifier`.
     pub identifier: String,
-    /// Window end, server time.
-    pub expires_at: i64,
+    /// Window end, server time (`None`: no window).
+    pub expires_at: Option<i64>,
     /// Device clock at install, Unix milliseconds.
     pub at_ms: i64,
     /// Outcome returned.

@@ -7,7 +7,8 @@
 //! - [`client`]: the HTTPS protocol client (limits, retries, clock skew);
 //! - [`credentials`]: token, one-time PIN, username + password;
 //! - [`asn1`]: a small strict DER reader for certificates and CMS;
-//! - [`profile`]: CMS signature and required-key checks of `.mobileconfig` profiles;
+//! - [`profile`]: CMS signature, plist structure (XML or binary) and Apple schema checks of
+//!   `.mobileconfig` profiles from any MDM server;
 //! - [`platform`]: the traits the app implements (secure store, profile installer, device
 //!   info, clock), with in-memory versions in [`fakes`];
 //! - [`protocol`]: wire types shared with the reference server;

@@ -65,10 +65,11 @@ pub struct ProfileToInstall {
     pub identifier: String,
     /// `PayloadUUID` of this issuance.
     pub uuid: String,
-    /// End of the install window, Unix seconds in server time.
-    pub expires_at: i64,
+    /// End of the install window, Unix seconds in server time; `None`: no window (a profile
+    /// without `PayloadExpirationDate` from a server that sent no `enroll-profile-expires`).
+    pub expires_at: Option<i64>,
     /// End of the install window converted to the device's own clock, Unix seconds.
-    pub expires_at_local: i64,
+    pub expires_at_local: Option<i64>,
     /// The signed `.mobileconfig` (CMS DER). Contains a one-time challenge: do not log.
     pub signed_profile: SecretBytes,
 }

@@ -93,6 +93,7 @@ async fn oversized_bodies_are_refused() {
         content_type: "application/json".into(),
         body: big,
         content_length: false,
+        headers: Vec::new(),
     };
     let (err, _) = against(chunked, |_| enroll_json()).await;
     assert!(matches!(err, Error::ResponseTooLarge { .. }), "{err}");
@@ -201,13 +202,14 @@ async fn bad_profiles_are_refused() {
         signed(
             pki,
             &edit_plist(&enrollment_plist(base), |d| {
-                d.remove("PayloadExpirationDate");
+                d.insert("PayloadExpirationDate".into(), "tomorrow".into());
             }),
         )
     })
     .await;
+    // Optional (profiles without it install: foreign_profile.rs), but a date when present.
     assert!(
-        matches!(err, Error::Profile(ProfileError::MissingKey(ref k)) if k == "PayloadExpirationDate"),
+        matches!(err, Error::Profile(ProfileError::InvalidValue { ref key, .. }) if key == "PayloadExpirationDate"),
         "{err}"
     );
 

@@ -8,6 +8,7 @@
 mod bulk;
 mod crash;
 mod flows;
+mod foreign_profile;
 mod hostile;
 mod profile_cms;
 mod support;

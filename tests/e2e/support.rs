@@ -222,6 +222,8 @@ pub struct Canned {
     pub body: Vec<u8>,
     /// Send `Content-Length` (false: close-delimited body).
     pub content_length: bool,
+    /// Extra headers (name, value).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Canned {
@@ -231,6 +233,7 @@ impl Canned {
             content_type: "application/json".into(),
             body: body.to_string().into_bytes(),
             content_length: true,
+            headers: Vec::new(),
         }
     }
 
@@ -240,6 +243,7 @@ impl Canned {
             content_type: content_type.into(),
             body,
             content_length: true,
+            headers: Vec::new(),
         }
     }
 }
@@ -307,6 +311,9 @@ pub async fn hostile(route: impl Fn(&str) -> Canned + Send + Sync + 'static) -> 
                     "HTTP/1.1 {} X\r\ncontent-type: {}\r\nenroll-protocol: 1\r\nconnection: close\r\n",
                     reply.status, reply.content_type
                 );
+                for (name, value) in &reply.headers {
+                    out.push_str(&format!("{name}: {value}\r\n"));
+                }
                 if reply.content_length {
                     out.push_str(&format!("content-length: {}\r\n", reply.body.len()));
                 }

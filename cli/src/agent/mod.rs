@@ -74,12 +74,24 @@ pub(crate) fn status_json(status: &EnrollmentStatus) -> serde_json::Value {
     serde_json::to_value(status).unwrap_or(serde_json::Value::Null)
 }
 
+/// What is left of a profile's install window, for humans (never a negative count).
+fn window_text(expires_at: Option<i64>, now: i64) -> String {
+    match expires_at {
+        None => "no install deadline".to_owned(),
+        Some(at) if at > now => format!("profile valid for {} s more", at - now),
+        Some(_) => "profile expired".to_owned(),
+    }
+}
+
 /// The status for humans.
 pub(crate) fn describe(status: &EnrollmentStatus) -> String {
     match status {
         EnrollmentStatus::ProfileReady { expires_at } | EnrollmentStatus::Installing { expires_at } => {
-            let left = expires_at - SystemClock.now_secs();
-            format!("{} (profile valid for {left} s more)", status.name())
+            format!(
+                "{} ({})",
+                status.name(),
+                window_text(*expires_at, SystemClock.now_secs())
+            )
         }
         EnrollmentStatus::Active { device_id, user } => {
             format!(
@@ -249,4 +261,17 @@ async fn agent_command(global: &GlobalArgs, dir: &Path, cmd: &AgentCommand, out:
         _ => bail!("not an agent command"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_text_never_counts_below_zero() {
+        assert_eq!(window_text(None, 100), "no install deadline");
+        assert_eq!(window_text(Some(130), 100), "profile valid for 30 s more");
+        assert_eq!(window_text(Some(100), 100), "profile expired");
+        assert_eq!(window_text(Some(40), 100), "profile expired");
+    }
 }

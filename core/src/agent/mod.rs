@@ -400,14 +400,14 @@ impl Agent {
             return Ok(());
         }
         let client = self.client_for(&attempt.server)?;
-        let body = match self
+        let fetched = match self
             .cancellable(
                 token,
                 client.fetch_profile(&enrollment.enrollment_id, &enrollment.enrollment_secret),
             )
             .await
         {
-            Ok(body) => body,
+            Ok(fetched) => fetched,
             Err(Error::Cancelled) => {
                 self.cancel_locked(st, "user_cancelled").await?;
                 return Err(Error::Cancelled);
@@ -428,14 +428,17 @@ impl Agent {
         };
         let fetches = fetches + 1;
         let now = client.server_now_ms() / 1000;
-        match profile::verify_profile(&body, self.anchors(), now) {
+        // Signature and required keys first: a malformed profile is refused as malformed even
+        // when its window has also passed (the window is checked in the next step).
+        match profile::verify_profile(&fetched.signed, self.anchors(), now) {
             Ok(verified) => {
-                tracing::info!(uuid = %verified.uuid, expires_at = verified.expires_at, "verified profile");
+                let expires_at = profile::earliest_deadline(verified.expires_at, fetched.expires_at);
+                tracing::info!(uuid = %verified.uuid, ?expires_at, "verified profile");
                 let profile = HeldProfile {
                     uuid: verified.uuid,
                     identifier: verified.identifier,
-                    expires_at: verified.expires_at,
-                    signed: crate::secret::SecretBytes::new(body),
+                    expires_at,
+                    signed: crate::secret::SecretBytes::new(fetched.signed),
                 };
                 self.transition(
                     st,
@@ -462,7 +465,12 @@ impl Agent {
         }
     }
 
+    /// Whether the profile may still be installed: `device_now + skew + margin < expires_at`,
+    /// always when it has no window.
     fn window_open(&self, profile: &HeldProfile) -> bool {
+        let Some(expires_at) = profile.expires_at else {
+            return true;
+        };
         let now_ms = self
             .client
             .lock()
@@ -470,7 +478,7 @@ impl Agent {
             .and_then(|c| c.as_ref().map(ProtocolClient::server_now_ms));
         let now_ms = now_ms.unwrap_or_else(|| self.platform.clock.now_ms());
         let margin = i64::try_from(self.config.install_margin.as_millis()).unwrap_or(0);
-        now_ms + margin < profile.expires_at.saturating_mul(1000)
+        now_ms.saturating_add(margin) < expires_at.saturating_mul(1000)
     }
 
     fn after_expiry(&self, attempt: Attempt, enrollment: EnrollmentHandle, fetches: u32) -> PersistedState {
@@ -516,7 +524,7 @@ impl Agent {
                 identifier: profile.identifier.clone(),
                 uuid: profile.uuid.clone(),
                 expires_at: profile.expires_at,
-                expires_at_local: profile.expires_at - skew_s,
+                expires_at_local: profile.expires_at.map(|e| e.saturating_sub(skew_s)),
                 signed_profile: profile.signed.clone(),
             };
             let installer = self.platform.installer.clone();
@@ -559,6 +567,7 @@ impl Agent {
     }
 
     /// Polls a deferred install until it is installed (true) or the window closes (false).
+    /// Without a window it polls until the install or a cancel.
     async fn wait_for_install(&self, profile: &HeldProfile, token: &CancellationToken) -> Result<bool> {
         loop {
             let installer = self.platform.installer.clone();

@@ -43,8 +43,12 @@ pub struct HeldProfile {
     pub uuid: String,
     /// `PayloadIdentifier`.
     pub identifier: String,
-    /// End of the install window, server time, Unix seconds.
-    pub expires_at: i64,
+    /// End of the install window, server time, Unix seconds: the earlier of the profile's
+    /// `PayloadExpirationDate` and the server's `enroll-profile-expires`; `None` when neither
+    /// exists (no window: the profile may be installed at any time). States written before the
+    /// window was optional always hold a number.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
     /// The signed profile (holds a one-time challenge).
     pub signed: SecretBytes,
 }
@@ -244,13 +248,13 @@ pub enum EnrollmentStatus {
     },
     /// Verified profile held.
     ProfileReady {
-        /// End of the install window, server time, Unix seconds.
-        expires_at: i64,
+        /// End of the install window, server time, Unix seconds; `None`: no window.
+        expires_at: Option<i64>,
     },
     /// Profile being installed.
     Installing {
-        /// End of the install window, server time, Unix seconds.
-        expires_at: i64,
+        /// End of the install window, server time, Unix seconds; `None`: no window.
+        expires_at: Option<i64>,
     },
     /// Enrolled.
     Active {
@@ -332,5 +336,29 @@ mod tests {
         let json = serde_json::to_string(&st).unwrap();
         let back: PersistedState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, st);
+    }
+
+    /// A `ProfileReady` state as the previous version wrote it (a number), and one without the
+    /// field at all.
+    #[test]
+    fn states_of_the_previous_version_still_read() {
+        let held = |expires: &str| {
+            format!(
+                r#"{{"state":"profile_ready","attempt":{{"server":"https://x","key":"k","started_at_ms":1}},
+                "enrollment":{{"enrollment_id":"e","enrollment_secret":"s","device_id":"d","kind":"new","user":null}},
+                "fetches":1,"profile":{{"uuid":"U","identifier":"I",{expires}"signed":"AQI="}}}}"#
+            )
+        };
+        let old: PersistedState = serde_json::from_str(&held(r#""expires_at":1750000300,"#)).unwrap();
+        assert_eq!(
+            old.status(),
+            EnrollmentStatus::ProfileReady {
+                expires_at: Some(1_750_000_300)
+            }
+        );
+        let none: PersistedState = serde_json::from_str(&held("")).unwrap();
+        assert_eq!(none.status(), EnrollmentStatus::ProfileReady { expires_at: None });
+        let round: PersistedState = serde_json::from_str(&serde_json::to_string(&none).unwrap()).unwrap();
+        assert_eq!(round, none);
     }
 }

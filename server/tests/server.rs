@@ -295,6 +295,49 @@ async fn refusals_with_unread_bodies_reach_http1_and_http2_clients() {
     server.shutdown().await;
 }
 
+/// Password (and PIN) guessing is limited per account and per source address (issue 13): a
+/// typed `rate_limited` error with `retry_after_secs` and `Retry-After`, lifted by the clock.
+#[tokio::test]
+async fn credential_guessing_is_rate_limited_per_account_and_source() {
+    const PW: &str = "correct horse battery staple";
+    let h = Harness::new();
+    h.create_user("alice@example.com", Some(PW), false).await;
+    h.create_user("carol@example.com", Some(PW), false).await;
+    let dev = device("ios", "17.4", "udid-rl");
+    let attempt = |user: &str, pw: &str| serde_json::json!({"credential": password(user, pw), "device": dev});
+    for _ in 0..10 {
+        let r = h.enroll(&h.key(), &attempt("alice@example.com", "wrong")).await;
+        assert_eq!(r.code(), "invalid_credentials");
+    }
+    // The account is locked, even for the right password (a lock must teach nothing).
+    let r = h.enroll(&h.key(), &attempt("ALICE@example.com", PW)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.code(), "rate_limited");
+    let secs = r.json()["error"]["retry_after_secs"].as_u64().unwrap();
+    assert!((1..=900).contains(&secs), "{secs}");
+    assert_eq!(r.headers["retry-after"].to_str().unwrap(), secs.to_string());
+    // Another account from the same source still signs in.
+    let r = h.enroll(&h.key(), &attempt("carol@example.com", PW)).await;
+    assert!(r.status.is_success(), "{}", r.text());
+    // When the window ends, the right password works again.
+    h.clock.advance(secs as i64);
+    let r = h.enroll(&h.key(), &attempt("alice@example.com", PW)).await;
+    assert!(r.status.is_success(), "{}", r.text());
+
+    // Per source: 30 failures over many accounts, then every account is refused.
+    let h = Harness::new();
+    h.create_user("dave@example.com", Some(PW), false).await;
+    for i in 0..30 {
+        let r = h
+            .enroll(&h.key(), &attempt(&format!("guess{i}@example.com"), "x"))
+            .await;
+        assert_eq!(r.code(), "invalid_credentials", "{i}");
+    }
+    let r = h.enroll(&h.key(), &attempt("dave@example.com", PW)).await;
+    assert_eq!(r.code(), "rate_limited");
+    assert!(r.headers.contains_key("retry-after"));
+}
+
 /// The HTTP/2 root cause of issue 13, frame by frame: a refused request whose body the server
 /// did not read must end without a `RST_STREAM` (curl 7.88 drops the reply when one reaches it
 /// during its upload; reqwest tolerates `NO_ERROR`, so the test above alone would not see it).

@@ -15,7 +15,7 @@ mod reply;
 pub(crate) mod serve;
 
 pub(crate) use extract::bearer;
-pub use extract::{Admin, ApiJson, CsvUpload, PathParam};
+pub use extract::{Admin, ApiJson, CsvUpload, PathParam, Peer};
 pub(crate) use reply::{csv_reply, image_params, image_reply, json, page, query};
 
 use crate::error::ApiError;

@@ -347,10 +347,24 @@ impl AdminClient {
         id: &str,
         body: enroll_core::client::Body,
         replace: bool,
+        delimiter: &str,
     ) -> Result<ImportOutcome> {
         let mut path = with_id(routes::ADMIN_BULK_DEVICES_CSV, id);
+        let delimiter = match delimiter {
+            "," => "comma",
+            ";" => "semicolon",
+            other => other,
+        };
+        let mut query = Vec::new();
         if replace {
-            path.push_str("?mode=replace");
+            query.push("mode=replace".to_owned());
+        }
+        if delimiter != "auto" {
+            query.push(format!("delimiter={delimiter}"));
+        }
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(&query.join("&"));
         }
         let reply = self
             .client

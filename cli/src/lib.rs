@@ -15,7 +15,8 @@
 //! `Subcommand` type and a `run`, and one variant in `main.rs`.
 //!
 //! Shared pieces: [`global`] (the global options, default directories), [`out`] (printing a
-//! result as text or `--json`), [`conn`] (how admin commands reach the server), [`admin`] (the
+//! result as text or `--json`), [`errors`] (every failure in the user's terms, its code and exit
+//! code), [`conn`] (how admin commands reach the server), [`admin`] (the
 //! admin API client), [`desktop`] (the desktop implementations of the platform traits).
 
 pub mod admin;
@@ -24,6 +25,7 @@ pub mod bulk;
 pub mod conn;
 pub mod demo;
 pub mod desktop;
+pub mod errors;
 pub mod global;
 pub mod kme;
 pub mod out;

@@ -1,8 +1,9 @@
 //! `enroll`: the desktop enrollment agent and admin tool for macOS and Linux.
 //!
 //! The binary parses the command line, hands each command group to its module in the library
-//! (`enroll_cli::agent`, `demo`, `scan`, `server`) and turns an error into the exit code (and,
-//! with `--json`, an `{"error": …}` line on stdout).
+//! (`enroll_cli::agent`, `demo`, `scan`, `server`) and turns an error into the user's message
+//! and exit code through `enroll_cli::errors::describe` (and, with `--json`, an
+//! `{"error": {"code", "message"}}` document on stdout unless the command printed one).
 
 use clap::{Parser, Subcommand};
 use enroll_cli::global::GlobalArgs;
@@ -71,11 +72,17 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            if json {
-                println!("{}", serde_json::json!({"error": format!("{e:#}")}));
+            let d = enroll_cli::errors::describe(&e);
+            // One JSON document per command: a command that printed its own (a rejected
+            // upload's report) keeps it.
+            if json && !enroll_cli::out::printed() {
+                enroll_cli::out::print_stdout(
+                    serde_json::json!({"error": {"code": d.code, "message": d.message}}),
+                );
             }
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            eprintln!("error: {}", d.message);
+            tracing::debug!(error = %format!("{e:#}"), "failure detail");
+            std::process::ExitCode::from(d.exit)
         }
     }
 }

@@ -43,6 +43,7 @@ pub mod http;
 mod kme;
 pub mod pki;
 pub mod qr;
+mod ratelimit;
 mod state;
 pub mod store;
 mod users;
@@ -295,6 +296,7 @@ impl App {
             topic,
             dpc: config.dpc.clone(),
             upload_dir,
+            rate_limits: ratelimit::RateLimiter::default(),
         };
         Ok(Self { core: Arc::new(core) })
     }

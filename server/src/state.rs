@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub dpc: crate::qr::DpcSettings,
     /// Where CSV uploads are spooled before import.
     pub upload_dir: std::path::PathBuf,
+    /// Failure counters of the credential routes (per source address and account).
+    pub rate_limits: crate::ratelimit::RateLimiter,
 }
 
 impl Shared {

@@ -342,6 +342,32 @@ async fn template_upload_and_inventory_download() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
+/// The `delimiter` query parameter of the upload (issue 14): detected from the header by
+/// default, explicit when given, a mismatch explained, a wrong value refused.
+#[tokio::test]
+async fn the_upload_takes_a_delimiter_or_detects_it() {
+    let h = Harness::new();
+    let id = pid(&h.new_profile(json!({"name": "Semicolons"})).await);
+    let csv = format!("imei;department\r\n{};Sales\r\n", imei(1));
+    let path = format!("/api/v1/admin/bulk/profiles/{id}/devices/csv");
+    let r = h.upload(&format!("{path}?delimiter=comma"), &csv).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["report"]["errors"][0]["line"], 1);
+    let reason = r.json()["report"]["errors"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("semicolon-separated"), "{reason}");
+    let r = h.upload(&format!("{path}?delimiter=semicolon"), &csv).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = h.upload(&format!("{path}?mode=replace"), &csv).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(h.detail_of(&id).await["profile"]["device_count"], 1);
+    let r = h.upload(&format!("{path}?delimiter=pipe"), &csv).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.code(), "bad_request");
+}
+
 #[tokio::test]
 async fn one_bad_row_rejects_the_whole_file_listing_every_bad_line() {
     let h = Harness::new();

@@ -185,3 +185,223 @@ fn defaults() {
     assert_eq!(c.pin_ttl.as_secs(), 86_400);
     assert!(!c.insecure_http);
 }
+
+/// A reqwest client trusting only `ca_der`, forced to one HTTP version (ALPN offers only it).
+fn client(ca_der: &[u8], http2: bool) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(ca_der.to_vec()))
+        .unwrap();
+    let mut tls =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    tls.alpn_protocols = vec![if http2 {
+        b"h2".to_vec()
+    } else {
+        b"http/1.1".to_vec()
+    }];
+    let builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy();
+    let builder = if http2 {
+        builder.http2_prior_knowledge()
+    } else {
+        builder.http1_only()
+    };
+    builder.build().unwrap()
+}
+
+/// Every refusal of a request whose body the server does not read reaches the client as its
+/// JSON error, over HTTP/1.1 and HTTP/2 (issue 13: HTTP/2 used to reset the stream instead).
+#[tokio::test]
+async fn refusals_with_unread_bodies_reach_http1_and_http2_clients() {
+    let dir = temp_dir("refusals");
+    let mut config = ServerConfig::new(&dir);
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    let server = start(config).await.unwrap();
+    let base = server.base_url();
+    let big_json = format!("{{\"pad\":\"{}\"}}", "x".repeat(100 * 1024));
+    let small_json = "{\"email\":\"someone@example.com\"}".to_string();
+    for http2 in [false, true] {
+        let c = client(&server.ca_cert_der(), http2);
+        let version = if http2 {
+            reqwest::Version::HTTP_2
+        } else {
+            reqwest::Version::HTTP_11
+        };
+        let cases: [(reqwest::Method, &str, String, u16, &str); 4] = [
+            (
+                reqwest::Method::POST,
+                "/api/v1/enrollments",
+                big_json.clone(),
+                413,
+                "payload_too_large",
+            ),
+            (
+                reqwest::Method::POST,
+                "/api/v1/admin/users",
+                small_json.clone(),
+                401,
+                "unauthorized",
+            ),
+            (
+                reqwest::Method::POST,
+                "/api/v1/admin/users",
+                big_json.clone(),
+                401,
+                "unauthorized",
+            ),
+            (
+                reqwest::Method::PUT,
+                "/api/v1/no-such-route",
+                big_json.clone(),
+                404,
+                "not_found",
+            ),
+        ];
+        for (method, path, body, status, code) in cases {
+            // Several rounds on one connection: a reset stream must not poison the next request.
+            for round in 0..3 {
+                let what = format!(
+                    "{method} {path} ({} bytes, {version:?}, round {round})",
+                    body.len()
+                );
+                let resp = c
+                    .request(method.clone(), format!("{base}{path}"))
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: no reply: {e:?}"));
+                assert_eq!(resp.version(), version, "{what}");
+                assert_eq!(resp.status().as_u16(), status, "{what}");
+                let bytes = resp
+                    .bytes()
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: no body: {e:?}"));
+                let json: serde_json::Value = serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {bytes:?}"));
+                assert_eq!(json["error"]["code"], code, "{what}: {json}");
+                assert!(
+                    json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+                    "{what}"
+                );
+            }
+        }
+    }
+    server.shutdown().await;
+}
+
+/// Password (and PIN) guessing is limited per account and per source address (issue 13): a
+/// typed `rate_limited` error with `retry_after_secs` and `Retry-After`, lifted by the clock.
+#[tokio::test]
+async fn credential_guessing_is_rate_limited_per_account_and_source() {
+    const PW: &str = "correct horse battery staple";
+    let h = Harness::new();
+    h.create_user("alice@example.com", Some(PW), false).await;
+    h.create_user("carol@example.com", Some(PW), false).await;
+    let dev = device("ios", "17.4", "udid-rl");
+    let attempt = |user: &str, pw: &str| serde_json::json!({"credential": password(user, pw), "device": dev});
+    for _ in 0..10 {
+        let r = h.enroll(&h.key(), &attempt("alice@example.com", "wrong")).await;
+        assert_eq!(r.code(), "invalid_credentials");
+    }
+    // The account is locked, even for the right password (a lock must teach nothing).
+    let r = h.enroll(&h.key(), &attempt("ALICE@example.com", PW)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.code(), "rate_limited");
+    let secs = r.json()["error"]["retry_after_secs"].as_u64().unwrap();
+    assert!((1..=900).contains(&secs), "{secs}");
+    assert_eq!(r.headers["retry-after"].to_str().unwrap(), secs.to_string());
+    // Another account from the same source still signs in.
+    let r = h.enroll(&h.key(), &attempt("carol@example.com", PW)).await;
+    assert!(r.status.is_success(), "{}", r.text());
+    // When the window ends, the right password works again.
+    h.clock.advance(secs as i64);
+    let r = h.enroll(&h.key(), &attempt("alice@example.com", PW)).await;
+    assert!(r.status.is_success(), "{}", r.text());
+
+    // Per source: 30 failures over many accounts, then every account is refused.
+    let h = Harness::new();
+    h.create_user("dave@example.com", Some(PW), false).await;
+    for i in 0..30 {
+        let r = h
+            .enroll(&h.key(), &attempt(&format!("guess{i}@example.com"), "x"))
+            .await;
+        assert_eq!(r.code(), "invalid_credentials", "{i}");
+    }
+    let r = h.enroll(&h.key(), &attempt("dave@example.com", PW)).await;
+    assert_eq!(r.code(), "rate_limited");
+    assert!(r.headers.contains_key("retry-after"));
+}
+
+/// The HTTP/2 root cause of issue 13, frame by frame: a refused request whose body the server
+/// did not read must end without a `RST_STREAM` (curl 7.88 drops the reply when one reaches it
+/// during its upload; reqwest tolerates `NO_ERROR`, so the test above alone would not see it).
+#[tokio::test]
+async fn http2_refusals_end_the_stream_without_a_reset() {
+    let dir = temp_dir("h2-reset");
+    let mut config = ServerConfig::new(&dir);
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    let server = start(config).await.unwrap();
+    let addr = server.local_addr();
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(100 * 1024));
+    for (method, path, status) in [
+        ("POST", "/api/v1/enrollments", 413),
+        ("POST", "/api/v1/admin/users", 401),
+        ("PUT", "/api/v1/no-such-route", 404),
+    ] {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls_pki_types::CertificateDer::from(server.ca_cert_der()))
+            .unwrap();
+        let mut tls =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let (client, conn) = h2::client::handshake(stream).await.unwrap();
+        tokio::spawn(conn);
+        let mut client = client.ready().await.unwrap();
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(format!("https://{addr}{path}"))
+            .header("content-type", "application/json")
+            .header("content-length", body.len())
+            .body(())
+            .unwrap();
+        let (resp, mut send) = client.send_request(req, false).unwrap();
+        send.send_data(axum::body::Bytes::from(body.clone()), true)
+            .unwrap();
+        let resp = resp.await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+        let mut recv = resp.into_body();
+        let mut got = Vec::new();
+        while let Some(chunk) = recv.data().await {
+            let chunk = chunk.unwrap();
+            let _ = recv.flow_control().release_capacity(chunk.len());
+            got.extend_from_slice(&chunk);
+        }
+        let json: serde_json::Value = serde_json::from_slice(&got).unwrap();
+        assert!(json["error"]["code"].is_string(), "{json}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let reset = std::future::poll_fn(|cx| match send.poll_reset(cx) {
+            std::task::Poll::Ready(r) => std::task::Poll::Ready(r.ok()),
+            std::task::Poll::Pending => std::task::Poll::Ready(None),
+        })
+        .await;
+        assert_eq!(reset, None, "{method} {path}: the stream was reset");
+    }
+    server.shutdown().await;
+}

@@ -45,7 +45,7 @@ fn profile_req(name: &str) -> protocol::CreateBulkProfileRequest {
 async fn upload(env: &Env, profile: &str, csv: String) -> protocol::ImportReport {
     match env
         .admin
-        .upload_bulk_csv(profile, Body::from(csv), false)
+        .upload_bulk_csv(profile, Body::from(csv), false, "auto")
         .await
         .unwrap()
     {
@@ -372,7 +372,7 @@ async fn a_rejected_upload_lists_every_bad_line_and_imports_nothing() {
     let csv = format!("imei,serial_number,manufacturer\n{good},,\n123,,\n,SN-ONLY,\n{good},,\n");
     let outcome = env
         .admin
-        .upload_bulk_csv(&profile.profile.id, Body::from(csv), false)
+        .upload_bulk_csv(&profile.profile.id, Body::from(csv), false, "auto")
         .await
         .unwrap();
     let ImportOutcome::Rejected(rej) = outcome else {

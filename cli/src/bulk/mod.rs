@@ -125,6 +125,9 @@ pub enum BulkCommand {
         /// Replace the inventory instead of adding to it.
         #[arg(long)]
         replace: bool,
+        /// The field separator: auto (from the header line), comma, semicolon or tab.
+        #[arg(long, value_parser = ["auto", "comma", "semicolon", "tab", ",", ";"], default_value = "auto")]
+        delimiter: String,
     },
     /// Download a profile's inventory as CSV.
     Inventory {
@@ -398,12 +401,13 @@ pub async fn run(cmd: &BulkCommand, out: &Out) -> anyhow::Result<()> {
             profile,
             file,
             replace,
+            delimiter,
             ..
         } => {
             let id = profile_id(&admin, profile).await?;
             let (body, progress) = streamed_body(file, out.json).await?;
             eprintln!("Uploading {} …", file.display());
-            let outcome = admin.upload_bulk_csv(&id, body, *replace).await?;
+            let outcome = admin.upload_bulk_csv(&id, body, *replace, delimiter).await?;
             progress.done();
             report_outcome(outcome, out)?;
         }

@@ -146,7 +146,7 @@ pub(crate) fn report_outcome(outcome: ImportOutcome, out: &Out) -> anyhow::Resul
         }
         ImportOutcome::Rejected(rej) => {
             if out.json {
-                println!("{}", serde_json::to_value(&rej)?);
+                crate::out::print_stdout(serde_json::to_value(&rej)?);
             } else {
                 eprintln!("{}", rej.error.message);
                 for e in &rej.report.errors {

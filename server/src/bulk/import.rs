@@ -36,22 +36,24 @@ pub fn import_csv<R: Read>(
         report: ImportReport::default(),
         max: limits.max_reported_errors,
     };
-    let limited = RecordLimit {
-        inner: input,
-        max: limits.max_record_bytes,
-        run: 0,
-        in_quotes: false,
-        lines: 0,
+    let (mut reader, delimiter) = match csv_reader(input, limits, limits.delimiter) {
+        Ok(r) => r,
+        Err(reason) => {
+            out.error(1, reason);
+            return Ok(out.report);
+        }
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(256 * 1024)
-        .from_reader(limited);
     let mut record = csv::ByteRecord::new();
 
-    let fatal_read = |out: &mut Reporter, e: csv::Error, lines: u64| {
+    let fatal_read = |out: &mut Reporter, e: csv::Error, lines: u64, open_quote: Option<u64>| {
         let reason = match e.kind() {
+            csv::ErrorKind::Io(io)
+                if io.get_ref().is_some_and(|i| i.is::<RecordTooLong>()) && open_quote.is_some() =>
+            {
+                let at = open_quote.unwrap_or(lines + 1);
+                out.error(at, unclosed_quote(at));
+                return;
+            }
             csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|i| i.is::<RecordTooLong>()) => {
                 format!(
                     "a record is longer than {} bytes (is a quote left open?); nothing was imported",
@@ -71,11 +73,12 @@ pub fn import_csv<R: Read>(
                 if record.iter().all(|f| trim_ascii(f).is_empty()) {
                     continue;
                 }
-                let line = record.position().map_or(1, csv::Position::line);
+                let end = reader.position().byte();
+                let line = record_line(reader.get_mut(), end, &record);
                 match parse_header(&record, limits) {
                     Ok(h) => break h,
                     Err(reason) => {
-                        out.error(line, reason);
+                        out.error(line, header_hint(reason, &record, delimiter));
                         return Ok(out.report);
                     }
                 }
@@ -88,8 +91,9 @@ pub fn import_csv<R: Read>(
                 return Ok(out.report);
             }
             Err(e) => {
-                let lines = reader.get_ref().lines;
-                fatal_read(&mut out, e, lines);
+                let r = reader.get_ref();
+                let (lines, open_quote) = (r.lines, r.in_quotes.then_some(r.quote_line));
+                fatal_read(&mut out, e, lines, open_quote);
                 return Ok(out.report);
             }
         }
@@ -144,14 +148,32 @@ pub fn import_csv<R: Read>(
         }
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
-            Ok(false) => break,
+            Ok(false) => {
+                let r = reader.get_ref();
+                if r.in_quotes {
+                    out.error(r.quote_line, unclosed_quote(r.quote_line));
+                }
+                break;
+            }
             Err(e) => {
-                let lines = reader.get_ref().lines;
-                fatal_read(&mut out, e, lines);
+                let r = reader.get_ref();
+                let (lines, open_quote) = (r.lines, r.in_quotes.then_some(r.quote_line));
+                fatal_read(&mut out, e, lines, open_quote);
                 break;
             }
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        let end = reader.position().byte();
+        let line = record_line(reader.get_mut(), end, &record);
+        // A blank CRLF line (records end at LF): skipped silently, as a blank LF line is.
+        if record.len() == 1 && record.get(0).is_some_and(|f| f == b"\r") {
+            continue;
+        }
+        // Line breaks inside quoted fields (a spreadsheet cell on several lines): one space.
+        // (The CR of a CRLF line end is trimmed with the last field.)
+        let bytes = record.as_slice();
+        if memchr::memchr2(b'\n', b'\r', bytes.strip_suffix(b"\r").unwrap_or(bytes)).is_some() {
+            record = fold_line_breaks(&record);
+        }
         if record.iter().all(|f| trim_ascii(f).is_empty()) {
             out.report.skipped += 1;
             continue;

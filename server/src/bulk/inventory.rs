@@ -251,11 +251,13 @@ impl BulkService<'_> {
     // CSV
 
     /// Imports a spooled CSV into `target` in one transaction with bulk-load settings; `prepare`
-    /// runs first inside the transaction. All or nothing.
+    /// runs first inside the transaction. All or nothing. `delimiter`: the field separator, or
+    /// `None` for the one the header line uses.
     pub(crate) fn import_file(
         &self,
         path: &Path,
         target: &ImportTarget,
+        delimiter: Option<u8>,
         prepare: impl FnOnce(&Connection) -> Result<(), ApiError>,
         finish: impl FnOnce(&Connection, &ImportReport) -> Result<(), ApiError>,
     ) -> Result<ImportReport, ApiError> {
@@ -270,7 +272,11 @@ impl BulkService<'_> {
                 .conn_mut()
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             prepare(&tx)?;
-            let report = bulk::import_csv(&tx, target, input, now, &ImportLimits::default(), size)?;
+            let limits = ImportLimits {
+                delimiter,
+                ..ImportLimits::default()
+            };
+            let report = bulk::import_csv(&tx, target, input, now, &limits, size)?;
             if report.error_count > 0 {
                 return Err(ApiError::rejected_import(report));
             }
@@ -287,8 +293,14 @@ impl BulkService<'_> {
     }
 
     /// `POST /admin/bulk/profiles/{id}/devices/csv` (`replace`: the new file replaces the
-    /// inventory).
-    pub fn import_bulk_csv(&self, id: &str, path: &Path, replace: bool) -> Result<ImportReport, ApiError> {
+    /// inventory; `delimiter`: the field separator, `None` to detect it from the header).
+    pub fn import_bulk_csv(
+        &self,
+        id: &str,
+        path: &Path,
+        replace: bool,
+        delimiter: Option<u8>,
+    ) -> Result<ImportReport, ApiError> {
         let p = Self::load_profile(self.lock()?.conn(), id)?;
         if p.kind == BulkProfileKind::SamsungKme {
             return Err(ApiError::bad_request(
@@ -300,6 +312,7 @@ impl BulkService<'_> {
         let report = self.import_file(
             path,
             &ImportTarget::Profile { pk: p.pk },
+            delimiter,
             |c| {
                 if replace {
                     c.execute("DELETE FROM bulk_devices WHERE profile_pk = ?1", [p.pk])?;

@@ -134,14 +134,25 @@ async fn import_bulk_csv(
     uri: axum::http::Uri,
     upload: CsvUpload,
 ) -> ApiResult {
-    let q = query(&uri, &["mode"])?;
+    let q = query(&uri, &["mode", "delimiter"])?;
     let replace = match q.get("mode").map(String::as_str) {
         None | Some("append") => false,
         Some("replace") => true,
         Some(_) => return Err(ApiError::bad_request("mode must be append or replace")),
     };
+    let delimiter = match q.get("delimiter").map(String::as_str) {
+        None | Some("auto") => None,
+        Some("," | "comma") => Some(b','),
+        Some(";" | "semicolon") => Some(b';'),
+        Some("\t" | "tab") => Some(b'\t'),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "delimiter must be auto, comma (,), semicolon (;) or tab",
+            ))
+        }
+    };
     let report = blocking(core, move |s| {
-        BulkService(s).import_bulk_csv(&id, &upload.path, replace)
+        BulkService(s).import_bulk_csv(&id, &upload.path, replace, delimiter)
     })
     .await?;
     Ok(json(StatusCode::OK, &report))

@@ -29,6 +29,8 @@ pub struct ImportLimits {
     pub max_record_bytes: usize,
     /// Most bad lines listed in the report (all are counted).
     pub max_reported_errors: usize,
+    /// The field separator; `None`: the one the header line uses (`,`, `;` or tab).
+    pub delimiter: Option<u8>,
 }
 
 impl Default for ImportLimits {
@@ -39,6 +41,7 @@ impl Default for ImportLimits {
             max_field_bytes: 1024,
             max_record_bytes: 64 * 1024,
             max_reported_errors: 1000,
+            delimiter: None,
         }
     }
 }

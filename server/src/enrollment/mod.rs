@@ -11,7 +11,8 @@
 //!   PKI), confirm and cancel; `checkin.rs`: device check-in, action acknowledgement;
 //! - `validate.rs`: input checks of the agent's requests; `secrets.rs`: derived enrollment and
 //!   device secrets and request fingerprints; `queries.rs`: PINs, profile issuances,
-//!   idempotency keys; `routes.rs`: the HTTP routes, the `/go` page and the CA download.
+//!   idempotency keys; `routes.rs`: the HTTP routes, the `/go` page and the CA download;
+//! - `limits.rs`: rate limits of the credential routes (per source address and account).
 //!
 //! Depends on `users`, `devices` and `bulk` (their small public APIs), never the other way.
 //! Every function is synchronous (SQLite and argon2 block); the HTTP layer runs them on the
@@ -22,6 +23,7 @@ mod credentials;
 mod enroll;
 mod invitations;
 mod lifecycle;
+mod limits;
 pub mod profile;
 mod queries;
 mod routes;

@@ -2,10 +2,11 @@
 //! check-in, ack, re-enroll), the invitation page `/go` and the CA download, and the admin
 //! routes of invitations and user tokens.
 
-use super::{validate_idempotency_key, EnrollmentService};
+use super::{limits, validate_idempotency_key, EnrollmentService};
 use crate::error::ApiError;
 use crate::http::{
-    bearer, blocking, image_params, image_reply, json, Admin, ApiJson, ApiResult, AppState, PathParam, Route,
+    bearer, blocking, image_params, image_reply, json, Admin, ApiJson, ApiResult, AppState, PathParam, Peer,
+    Route,
 };
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -53,11 +54,16 @@ async fn info(State(core): State<AppState>) -> Response {
 
 async fn enroll(
     State(core): State<AppState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     ApiJson(req): ApiJson<EnrollRequest>,
 ) -> ApiResult {
     let key = idempotency_key(&headers)?;
-    let (resp, created) = blocking(core, move |s| EnrollmentService(s).enroll(&key, &req)).await?;
+    let (resp, created) = blocking(core, move |s| {
+        let keys = limits::keys_of(peer, Some(&req.credential));
+        limits::guarded(s, &keys, || EnrollmentService(s).enroll(&key, &req))
+    })
+    .await?;
     Ok(json(
         if created {
             StatusCode::CREATED
@@ -70,6 +76,7 @@ async fn enroll(
 
 async fn reenroll(
     State(core): State<AppState>,
+    Peer(peer): Peer,
     PathParam(id): PathParam,
     headers: HeaderMap,
     ApiJson(req): ApiJson<ReenrollRequest>,
@@ -77,7 +84,10 @@ async fn reenroll(
     let bearer = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
     let key = idempotency_key(&headers)?;
     let (resp, created) = blocking(core, move |s| {
-        EnrollmentService(s).reenroll(&id, Some(&bearer), &key, &req)
+        let keys = limits::keys_of(peer, None);
+        limits::guarded(s, &keys, || {
+            EnrollmentService(s).reenroll(&id, Some(&bearer), &key, &req)
+        })
     })
     .await?;
     Ok(json(

@@ -1,19 +1,21 @@
 //! HTTP layer shared by every domain: router assembly (`router` merges the routes each domain
 //! declares in its `routes.rs`), extractors that answer JSON errors ([`ApiJson`], [`PathParam`],
 //! [`Admin`], [`CsvUpload`]), replies and query parameters, the middleware that stamps every
-//! reply, and the listener (`serve.rs`).
+//! reply, the reading of request bodies a refusal left unread (`drain.rs`, so that refusals
+//! reach HTTP/2 clients), and the listener (`serve.rs`).
 //!
 //! Handlers only parse and answer; rules live in the domains' services. Blocking work (SQLite,
 //! argon2, signing) runs on tokio's blocking pool (`blocking`). This module knows no domain:
 //! the crate root hands it the list of routes.
 
+mod drain;
 mod extract;
 mod middleware;
 mod reply;
 pub(crate) mod serve;
 
 pub(crate) use extract::bearer;
-pub use extract::{Admin, ApiJson, CsvUpload, PathParam};
+pub use extract::{Admin, ApiJson, CsvUpload, PathParam, Peer};
 pub(crate) use reply::{csv_reply, image_params, image_reply, json, page, query};
 
 use crate::error::ApiError;
@@ -71,6 +73,7 @@ pub(crate) fn router(core: AppState, routes: Vec<Route>) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(layers::from_fn(middleware::log_request))
+        .layer(layers::from_fn(drain::drain_unread))
         .layer(layers::map_response(middleware::stamp))
         .with_state(core)
 }

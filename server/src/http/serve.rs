@@ -138,7 +138,14 @@ async fn serve_loop(
             },
             _ = shutdown_rx.changed() => break,
         };
-        let service = TowerToHyperService::new(router.clone());
+        // The peer address for the handlers (rate limits per source address).
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {

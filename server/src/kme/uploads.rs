@@ -100,6 +100,7 @@ impl KmeService<'_> {
         let report = BulkService(self.0).import_file(
             path,
             &ImportTarget::KmeUploads,
+            None,
             |_| Ok(()),
             |c, _| Ok(store::meta_set(c, META_KME_LAST_SYNC, &now.to_string())?),
         )?;

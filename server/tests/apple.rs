@@ -425,3 +425,92 @@ fn openssl_verify(h: &Harness, issued: &[u8]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The micromdm `scepclient` (installed by `scripts/test.sh` into `.tools/go/bin`), if present.
+fn scepclient() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("SCEPCLIENT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/go/bin/scepclient")
+        });
+    path.exists().then_some(path)
+}
+
+/// Runs `scepclient` against `url` with `challenge` for `cn`; (success, certificate PEM path).
+async fn run_scepclient(
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    url: String,
+    cn: String,
+    challenge: String,
+    tag: &str,
+) -> (bool, std::path::PathBuf, String) {
+    let cert = dir.join(format!("{tag}.pem"));
+    let key = dir.join(format!("{tag}.key"));
+    let cert2 = cert.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args(["-server-url", &url, "-challenge", &challenge, "-cn", &cn])
+            .args(["-country", "", "-organization", "", "-ou", ""])
+            .arg("-private-key")
+            .arg(&key)
+            .arg("-certificate")
+            .arg(&cert2)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success() && cert.exists(), cert, log)
+}
+
+// Not passing yet: scepclient v2.3.0's PKCSReq signatures fail to verify here, and most also
+// fail `openssl cms -verify -noverify` (RSA padding check), so the fault is not (only) ours; to
+// be investigated. Run with `cargo test -p enroll-server --test apple -- --ignored`.
+#[ignore = "scepclient v2.3.0 PKIMessage signatures do not verify (see comment)"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn micromdm_scepclient_enrolls_with_a_live_challenge_only() {
+    let Some(bin) = scepclient() else {
+        eprintln!("scepclient not installed (scripts/test.sh installs it): skipped");
+        return;
+    };
+    // The API is driven through the router; the same data directory is served over plain HTTP
+    // on loopback (SCEP's own transport) for the Go client. Both use the real clock.
+    let h = Harness::with(|c| c.clock = std::sync::Arc::new(enroll_server::SystemClock));
+    let (device_id, challenge) = apple_enrollment(&h, "go@example.com").await;
+    let mut config = enroll_server::ServerConfig::new(&h.dir);
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config.insecure_http = true;
+    let server = enroll_server::start(config).await.unwrap();
+    let url = format!("{}/scep", server.base_url());
+
+    let (ok, _, log) = run_scepclient(
+        bin.clone(),
+        h.dir.clone(),
+        url.clone(),
+        device_id.clone(),
+        "wrong-challenge".into(),
+        "wrong",
+    )
+    .await;
+    assert!(!ok, "a wrong challenge must fail: {log}");
+    assert_eq!(identity_count(&h).await, 0);
+
+    let (ok, cert, log) = run_scepclient(bin, h.dir.clone(), url, device_id.clone(), challenge, "good").await;
+    assert!(ok, "scepclient failed: {log}");
+    assert_eq!(identity_count(&h).await, 1);
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    assert_eq!(
+        ParsedCertificate::from_der(&der).unwrap().subject(),
+        format!("CN={device_id}")
+    );
+    openssl_verify(&h, &der);
+    server.shutdown().await;
+}

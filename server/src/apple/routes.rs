@@ -11,8 +11,16 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use enroll_proto::routes;
+
+/// Standard base64, padding optional (GET messages are often sent unpadded).
+const LENIENT_B64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// Largest SCEP request (a PKIMessage holds one CSR and one certificate).
 const SCEP_BODY_LIMIT: usize = 64 * 1024;
@@ -70,23 +78,14 @@ async fn scep_get(State(core): State<AppState>, uri: Uri) -> ApiResult {
                 .filter(|c| !matches!(c, '\r' | '\n'))
                 .map(|c| if c == ' ' { '+' } else { c })
                 .collect();
-            let body = base64::engine::general_purpose::STANDARD
-                .decode(cleaned.trim_end_matches('=').to_string() + pad(cleaned.trim_end_matches('=').len()))
+            let body = LENIENT_B64
+                .decode(cleaned.trim_end_matches('='))
                 .map_err(|_| ApiError::bad_request("message is not base64"))?;
             pki_operation(core, body).await
         }
         _ => Err(ApiError::bad_request(
             "operation must be GetCACaps, GetCACert or PKIOperation",
         )),
-    }
-}
-
-/// The `=` padding a base64 text of `len` characters needs.
-fn pad(len: usize) -> &'static str {
-    match len % 4 {
-        2 => "==",
-        3 => "=",
-        _ => "",
     }
 }
 

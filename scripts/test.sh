@@ -5,6 +5,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-tests.sh || exit 1
 
+# The micromdm SCEP client for server/tests/apple.rs (skipped there when absent).
+if [ ! -x .tools/go/bin/scepclient ] && command -v go >/dev/null; then
+  GOBIN="$PWD/.tools/go/bin" go install github.com/micromdm/scep/v2/cmd/scepclient@v2.3.0 \
+    || echo "scepclient not installed: its test is skipped"
+fi
+
 declare -a names=() results=()
 run() {
   local name="$1"; shift

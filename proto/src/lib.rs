@@ -192,4 +192,8 @@ pub mod routes {
     pub const GO: &str = "/go";
     /// `GET` → the server's CA certificate (PEM, public). Not under the API prefix.
     pub const CA_PEM: &str = "/ca.pem";
+    /// `GET`/`POST` SCEP (RFC 8894) of Apple devices: `?operation=GetCACaps`, `GetCACert`,
+    /// `PKIOperation` (GET with `message=<base64>`, or POST `application/x-pki-message`). Not
+    /// under the API prefix: it is the profile's SCEP `URL`.
+    pub const SCEP: &str = "/scep";
 }

@@ -28,9 +28,11 @@
 //! Storage is one SQLite file (`enroll.db`, WAL) in the data directory, next to the PKI files
 //! (see [`pki`]), `admin-token` and `server-secret` (both mode 0600).
 //!
-//! Not implemented: the SCEP endpoint (`/scep`) and the MDM check-in/command endpoints
+//! `apple/` serves SCEP at `/scep` (the device identity the profile asks for), issued by the
+//! RSA SCEP CA of [`pki`]. Not implemented yet: the MDM check-in/command endpoints
 //! (`/mdm/checkin`, `/mdm/server`) the profile points to.
 
+mod apple;
 pub mod bulk;
 pub mod clock;
 mod common;
@@ -190,6 +192,7 @@ fn routes() -> Vec<http::Route> {
     all.extend(devices::table());
     all.extend(bulk::table());
     all.extend(kme::table());
+    all.extend(apple::table());
     all
 }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The domains: each a folder with its rules, store queries and routes.
-const DOMAINS: [&str; 5] = ["enrollment", "devices", "users", "bulk", "kme"];
+const DOMAINS: [&str; 6] = ["enrollment", "devices", "users", "bulk", "kme", "apple"];
 /// Longest source file, tests excepted.
 const MAX_LINES: usize = 800;
 
@@ -175,6 +175,14 @@ fn no_import_cycle_between_top_level_modules() {
             cycle.join(" -> "),
             describe(&graph)
         );
+    }
+}
+
+#[test]
+fn no_module_imports_apple() {
+    // Apple MDM sits on top: it may use the enrollment and device services, never the reverse.
+    for (module, deps) in &module_graph() {
+        assert!(!deps.contains("apple"), "{module} imports apple");
     }
 }
 

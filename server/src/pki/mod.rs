@@ -8,6 +8,11 @@
 //! | `server.pem` / `server.key` | TLS server certificate issued by the CA (SANs `localhost`, `127.0.0.1`, `::1` and the configured host names, 825 days) | key 0600 |
 //! | `server.sans` | the SAN list the server certificate was issued for | |
 //! | `signer.pem` / `signer.key` | profile-signing certificate issued by the CA (5 years) | key 0600 |
+//! | `scep-ca.pem` / `scep-ca.key` | SCEP issuing CA, RSA-2048, issued by the CA (5 years; see [`ScepCa`]) | key 0600 |
+//!
+//! The root allows one level of intermediate CA (`pathLenConstraint` 1) for the SCEP CA; a root
+//! created by an older version (path length 0) keeps working for TLS and profiles, but strict
+//! verifiers reject the chain root → SCEP CA → device (delete `ca.*` to start over).
 //!
 //! Later runs reuse them. The server certificate is re-issued by the same CA when the host
 //! names change or when it expires within 30 days; the signer likewise when it expires soon.
@@ -53,6 +58,9 @@ pub const OID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2
 pub const OID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 /// `id-signingTime` signed attribute.
 pub const OID_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+
+mod scep_ca;
+pub use scep_ca::{cert_pem, serial_hex, ScepCa};
 
 const CA_DAYS: i64 = 3650;
 const SERVER_DAYS: i64 = 825;
@@ -236,6 +244,7 @@ pub struct Pki {
     server_cert_der: Vec<u8>,
     server_key_der: Vec<u8>,
     signer: ProfileSigner,
+    scep: ScepCa,
 }
 
 impl std::fmt::Debug for Pki {
@@ -273,7 +282,7 @@ fn ca_params(key: &KeyPair) -> CertificateParams {
     dn.push(DnType::CommonName, format!("enroll local CA {id}"));
     dn.push(DnType::OrganizationName, "enroll");
     params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -428,6 +437,8 @@ impl Pki {
                 "server.sans",
                 "signer.pem",
                 "signer.key",
+                "scep-ca.pem",
+                "scep-ca.key",
             ] {
                 let _ = std::fs::remove_file(dir.join(f));
             }
@@ -440,12 +451,14 @@ impl Pki {
             Self::load_or_issue(dir, "server", &ca, true, &sans, Some(&sans_text))?;
         let (signer_cert_der, signer_key_der) = Self::load_or_issue(dir, "signer", &ca, false, &[], None)?;
         let signer = ProfileSigner::new(&signer_key_der, &signer_cert_der, &ca.cert_der)?;
+        let scep = ScepCa::load_or_create(dir, &ca)?;
         Ok(Self {
             ca_pem: ca.cert_pem.clone(),
             ca_der: ca.cert_der,
             server_cert_der,
             server_key_der,
             signer,
+            scep,
         })
     }
 
@@ -500,12 +513,14 @@ impl Pki {
         let (server_cert_der, _, server_key_der, _) = issue_leaf(&ca, true, &server_sans(hostnames))?;
         let (signer_cert_der, _, signer_key_der, _) = issue_leaf(&ca, false, &[])?;
         let signer = ProfileSigner::new(&signer_key_der, &signer_cert_der, &ca.cert_der)?;
+        let scep = ScepCa::ephemeral(&ca)?;
         Ok(Self {
             ca_pem: ca.cert_pem.clone(),
             ca_der: ca.cert_der,
             server_cert_der,
             server_key_der,
             signer,
+            scep,
         })
     }
 
@@ -542,6 +557,11 @@ impl Pki {
     /// The profile signer.
     pub fn signer(&self) -> &ProfileSigner {
         &self.signer
+    }
+
+    /// The SCEP issuing CA (RSA).
+    pub fn scep_ca(&self) -> &ScepCa {
+        &self.scep
     }
 }
 

@@ -155,6 +155,24 @@ CREATE UNIQUE INDEX IF NOT EXISTS bulk_devices_serial ON bulk_devices(serial, ma
 CREATE INDEX IF NOT EXISTS bulk_devices_profile ON bulk_devices(profile_pk);
 "#;
 
+/// Apple MDM: used SCEP challenges, identities issued by the SCEP CA.
+const APPLE_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS scep_challenges_used (
+    issuance_uuid TEXT PRIMARY KEY REFERENCES profile_issuances(uuid),
+    used_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS apple_certificates (
+    serial TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    enrollment_id TEXT REFERENCES enrollments(id),
+    cert_der BLOB NOT NULL,
+    issued_at INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS apple_certificates_device ON apple_certificates(device_id);
+"#;
+
 /// Applies the whole schema to a connection, migrating an older database (version 1 had no
 /// `enrollments.bulk_device_id`).
 pub fn apply_schema(conn: &Connection) -> StoreResult<()> {
@@ -167,5 +185,6 @@ pub fn apply_schema(conn: &Connection) -> StoreResult<()> {
     }
     conn.execute_batch(BULK_SCHEMA)?;
     conn.execute_batch(BULK_INDEXES)?;
+    conn.execute_batch(APPLE_SCHEMA)?;
     Ok(())
 }

@@ -10,6 +10,8 @@
 #   scripts/peers.sh env     print the peers' settings as `export` lines
 #   scripts/peers.sh status  exit 0 when both are running
 #
+# PEERS_CA_KEYSIZE sets the CA's RSA key size (default 4096, scepserver's own default).
+#
 # The settings (URLs, challenge, API key, CA, storage dir, pids) are written to
 # .tools/peers/peers.env, which sim/tests/peers.rs and the benchmark read.
 set -euo pipefail
@@ -88,8 +90,9 @@ start() {
   scep_port="$(free_port)"; nano_port="$(free_port)"
   mkdir -p "$storage"
 
-  # The CA (RSA 4096, the scepserver default) in the temp dir.
-  (cd "$work" && "$BIN/scepserver" ca -init -depot "$depot" >"$STATE/scep-ca.log" 2>&1)
+  # The CA (RSA 4096, the scepserver default, unless PEERS_CA_KEYSIZE) in the temp dir.
+  (cd "$work" && "$BIN/scepserver" ca -init -depot "$depot" -keySize "${PEERS_CA_KEYSIZE:-4096}" \
+    >"$STATE/scep-ca.log" 2>&1)
   # -http-addr binds loopback only (-port alone would listen on all interfaces).
   "$BIN/scepserver" -depot "$depot" -http-addr "127.0.0.1:$scep_port" -challenge "$challenge" \
     -allowrenew 0 >"$STATE/scepserver.log" 2>&1 &

@@ -16,10 +16,11 @@
 use base64::Engine as _;
 use enroll_core::client::Method;
 use enroll_mdm::command::CommandRequest;
+use enroll_sim::fleet::ProfileFuture;
 use enroll_sim::fleet::Progress;
 use enroll_sim::{
-    build_profile, enroll_fleet, ApplePlatform, FixedProfile, FleetConfig, HttpConfig, ProfileSpec, SimulatedDevice,
-    Step, StepStats, Transport,
+    build_profile, enroll_fleet, ApplePlatform, DeviceIdentity, FleetConfig, HttpConfig, ProfileSource,
+    ProfileSpec, SimulatedDevice, Step, StepStats, Transport,
 };
 use plist::{Dictionary, Value};
 use std::collections::HashMap;
@@ -28,7 +29,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// CPU seconds (user + system) of a process, from /proc/<pid>/stat.
@@ -40,8 +44,14 @@ fn cpu_secs(pid: &str) -> f64 {
         return f64::NAN;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(f64::NAN)
-        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
     ticks / 100.0
 }
 
@@ -72,6 +82,18 @@ impl Cpu {
     }
 }
 
+/// A profile per device with its own `CN` (as an MDM server issues them; scepserver's file
+/// depot revokes the previous certificate of a repeated subject).
+struct PerDevice(ProfileSpec);
+
+impl ProfileSource for PerDevice {
+    fn profile<'a>(&'a self, index: usize, _identity: &'a DeviceIdentity) -> ProfileFuture<'a> {
+        let mut spec = self.0.clone();
+        spec.common_name = format!("enroll-bench-{index}-{}", uuid::Uuid::new_v4());
+        Box::pin(async move { Ok(build_profile(&spec)) })
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -79,7 +101,12 @@ fn ms(d: Duration) -> f64 {
 fn print_steps(steps: &std::collections::BTreeMap<&'static str, StepStats>) {
     println!("  {:<14} {:>9} {:>9} {:>9}", "step (ms)", "p50", "p99", "max");
     for (name, s) in steps {
-        println!("  {name:<14} {:>9.1} {:>9.1} {:>9.1}", ms(s.p50), ms(s.p99), ms(s.max));
+        println!(
+            "  {name:<14} {:>9.1} {:>9.1} {:>9.1}",
+            ms(s.p50),
+            ms(s.p99),
+            ms(s.max)
+        );
     }
 }
 
@@ -91,10 +118,19 @@ async fn enqueue_all(peers: &HashMap<String, String>, transport: &Transport, dev
     let mut fields = Dictionary::new();
     fields.insert(
         "Queries".into(),
-        Value::Array(["UDID", "SerialNumber", "OSVersion", "Model"].map(|q| Value::String(q.into())).to_vec()),
+        Value::Array(
+            ["UDID", "SerialNumber", "OSVersion", "Model"]
+                .map(|q| Value::String(q.into()))
+                .to_vec(),
+        ),
     );
     for d in devices {
-        let body = CommandRequest::build(&uuid::Uuid::new_v4().to_string(), "DeviceInformation", fields.clone()).unwrap();
+        let body = CommandRequest::build(
+            &uuid::Uuid::new_v4().to_string(),
+            "DeviceInformation",
+            fields.clone(),
+        )
+        .unwrap();
         let url = format!("{}/v1/enqueue/{}", peers["NANOMDM_URL"], d.state.identity.udid);
         let reply = transport
             .request(
@@ -113,7 +149,11 @@ async fn enqueue_all(peers: &HashMap<String, String>, transport: &Transport, dev
 }
 
 /// Runs `f` over all devices with `concurrency` in flight; returns the wall time.
-async fn over_devices<F, Fut>(devices: Vec<SimulatedDevice>, concurrency: usize, f: F) -> (Duration, Vec<SimulatedDevice>)
+async fn over_devices<F, Fut>(
+    devices: Vec<SimulatedDevice>,
+    concurrency: usize,
+    f: F,
+) -> (Duration, Vec<SimulatedDevice>)
 where
     F: Fn(SimulatedDevice) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = SimulatedDevice> + Send,
@@ -127,7 +167,9 @@ where
         let (queue, done, f) = (queue.clone(), done.clone(), f.clone());
         set.spawn(async move {
             loop {
-                let Some(d) = queue.lock().unwrap().pop() else { break };
+                let Some(d) = queue.lock().unwrap().pop() else {
+                    break;
+                };
                 let d = f(d).await;
                 done.lock().unwrap().push(d);
             }
@@ -144,7 +186,7 @@ async fn bench(peers: &HashMap<String, String>, n: usize, concurrency: usize, id
         allow_insecure_loopback_http: true,
         ..HttpConfig::default()
     });
-    let profile = build_profile(&ProfileSpec {
+    let spec = ProfileSpec {
         scep_url: peers["SCEP_URL"].clone(),
         challenge: peers["SCEP_CHALLENGE"].clone(),
         server_url: format!("{}/mdm", peers["NANOMDM_URL"]),
@@ -152,7 +194,7 @@ async fn bench(peers: &HashMap<String, String>, n: usize, concurrency: usize, id
         topic: "com.apple.mgmt.External.bench".into(),
         common_name: "enroll-bench".into(),
         organization: "enroll bench".into(),
-    });
+    };
     let config = FleetConfig {
         devices: n,
         concurrency,
@@ -161,8 +203,13 @@ async fn bench(peers: &HashMap<String, String>, n: usize, concurrency: usize, id
     };
     println!("== N={n}, concurrency {concurrency}");
     let cpu = Cpu::start(peers);
-    let (report, devices) =
-        enroll_fleet(&config, transport.clone(), Arc::new(FixedProfile(profile)), Arc::new(|_: Progress| {})).await;
+    let (report, devices) = enroll_fleet(
+        &config,
+        transport.clone(),
+        Arc::new(PerDevice(spec)),
+        Arc::new(|_: Progress| {}),
+    )
+    .await;
     println!(
         "  enrollments: {} ok, {:?} failed, {:.2} s, {:.2} enrollments/s",
         devices.len(),
@@ -231,7 +278,10 @@ fn main() {
         "enroll-sim apple benchmark: {cores} cores, load average {}",
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     for n in sizes {
         runtime.block_on(bench(&peers, n, concurrency, idle_rounds));
     }

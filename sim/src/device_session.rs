@@ -21,6 +21,16 @@ use std::time::{Duration, Instant};
 /// Most commands handled in one poll (a server resending one command forever stops here).
 pub const MAX_COMMANDS_PER_POLL: usize = 1000;
 
+/// Key generations running at once, process-wide: one per core. Keygen is pure CPU; running
+/// more at once only makes each slower and starves the servers under test when they share the
+/// machine (the time spent waiting for a slot counts in [`Timings::keygen`]).
+fn keygen_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+    })
+}
+
 /// How long each step of an enrollment took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timings {
@@ -102,10 +112,15 @@ impl SimulatedDevice {
     ) -> Result<Self> {
         let start = Instant::now();
         let bits = RsaBits::from_bits(profile.scep.key_size).map_err(wire(Step::Keygen))?;
+        let slot = keygen_slots()
+            .acquire()
+            .await
+            .map_err(|_| SimError::Config("key generation slots closed".into()))?;
         let key = tokio::task::spawn_blocking(move || RsaPrivateKey::generate(bits))
             .await
             .map_err(|_| SimError::Config("key generation task failed".into()))?
             .map_err(wire(Step::Keygen))?;
+        drop(slot);
         let keygen = start.elapsed();
 
         let t = Instant::now();

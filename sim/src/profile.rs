@@ -357,6 +357,62 @@ mod tests {
     }
 
     #[test]
+    fn signed_profiles_are_verified_when_a_ca_is_given() {
+        use enroll_mdm::cert::{
+            build_certificate, common_name, self_signed, CertificateKind, CertificateSpec,
+        };
+        use enroll_mdm::key::{DigestAlgorithm, RsaBits, RsaPrivateKey};
+        use std::time::{Duration, SystemTime};
+        let ca_key = RsaPrivateKey::generate(RsaBits::Rsa2048).unwrap();
+        let ca_name = common_name("Profile CA").unwrap();
+        let ca = self_signed(&ca_key, &ca_name, CertificateKind::Ca, Duration::from_secs(3600)).unwrap();
+        let key = RsaPrivateKey::generate(RsaBits::Rsa2048).unwrap();
+        let now = SystemTime::now();
+        let signer = build_certificate(
+            &CertificateSpec {
+                subject: common_name("Profile signer").unwrap(),
+                subject_public_key: key.public_key_der().to_vec(),
+                not_before: now - Duration::from_secs(60),
+                not_after: now + Duration::from_secs(3600),
+                kind: CertificateKind::ClientIdentity,
+            },
+            &ca_name,
+            &ca_key,
+        )
+        .unwrap();
+        let xml = build_profile(&spec());
+        let signed = enroll_mdm::signed::build_signed_data(
+            &xml,
+            false,
+            enroll_mdm::signed::Signer {
+                key: &key,
+                certificate: &signer,
+                digest: DigestAlgorithm::Sha256,
+            },
+            &[&ca],
+            &[],
+        )
+        .unwrap();
+        // Without a CA the content is taken; with the right CA it verifies; with another it does not.
+        assert_eq!(profile_content(&signed, &[]).unwrap(), xml);
+        assert_eq!(
+            EnrollmentProfile::parse(&signed, std::slice::from_ref(&ca))
+                .unwrap()
+                .mdm
+                .topic,
+            "com.apple.mgmt.External.x"
+        );
+        let other = self_signed(
+            &key,
+            &common_name("Other").unwrap(),
+            CertificateKind::Ca,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert!(EnrollmentProfile::parse(&signed, &[other]).is_err());
+    }
+
+    #[test]
     fn broken_profiles_are_refused() {
         let xml = String::from_utf8(build_profile(&spec())).unwrap();
         let broken = xml.replace("<key>IdentityCertificateUUID</key>", "<key>Other</key>");

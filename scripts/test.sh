@@ -19,6 +19,13 @@ run() {
   names+=("$name")
 }
 
+# Real Apple MDM peers (NanoMDM + micromdm/scep) for sim/tests/peers.rs, stopped on exit unless
+# they were running already. ENROLL_PEERS_REQUIRED makes those tests fail instead of skipping.
+if scripts/peers.sh status; then peers_were_running=1; else peers_were_running=0; fi
+trap '[ "$peers_were_running" = 1 ] || scripts/peers.sh stop >/dev/null 2>&1' EXIT
+run "apple peers" scripts/peers.sh start
+export ENROLL_PEERS_REQUIRED=1
+
 run "rustfmt" cargo fmt --all -- --check
 run "rustfmt (size floor)" cargo fmt --manifest-path scripts/size-floor/Cargo.toml -- --check
 run "rustfmt (fuzz)" cargo fmt --manifest-path fuzz/Cargo.toml -- --check

@@ -9,7 +9,8 @@
 //! - [`bulk`]: `enroll server bulk …` (profiles, streamed CSV upload with progress, inventory,
 //!   tokens, QR codes); [`kme`]: its `kme-*` subcommands;
 //! - [`scan`]: `enroll scan` (the QR decoding in [`scan::decode`]);
-//! - [`demo`]: `enroll demo`.
+//! - [`demo`]: `enroll demo`;
+//! - [`simulate`]: `enroll simulate` (simulated Apple devices enrolling into an MDM server).
 //!
 //! A new command group (e.g. `simulate`, `windows`) is a new module here with its `Args` or
 //! `Subcommand` type and a `run`, and one variant in `main.rs`.
@@ -31,3 +32,4 @@ pub mod kme;
 pub mod out;
 pub mod scan;
 pub mod server;
+pub mod simulate;

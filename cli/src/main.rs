@@ -1,14 +1,14 @@
 //! `enroll`: the desktop enrollment agent and admin tool for macOS and Linux.
 //!
 //! The binary parses the command line, hands each command group to its module in the library
-//! (`enroll_cli::agent`, `demo`, `scan`, `server`) and turns an error into the user's message
-//! and exit code through `enroll_cli::errors::describe` (and, with `--json`, an
+//! (`enroll_cli::agent`, `demo`, `scan`, `server`, `simulate`) and turns an error into the
+//! user's message and exit code through `enroll_cli::errors::describe` (and, with `--json`, an
 //! `{"error": {"code", "message"}}` document on stdout unless the command printed one).
 
 use clap::{Parser, Subcommand};
 use enroll_cli::global::GlobalArgs;
 use enroll_cli::out::Out;
-use enroll_cli::{agent, demo, scan, server};
+use enroll_cli::{agent, demo, scan, server, simulate};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +34,8 @@ enum Command {
     /// Run the reference server, or perform admin actions on a running one.
     #[command(subcommand)]
     Server(server::ServerCommand),
+    /// Enroll simulated Apple devices (SCEP + MDM) into an MDM server, and report timings.
+    Simulate(simulate::SimulateArgs),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -45,6 +47,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agent(cmd) => agent::run(&cli.global, cmd, &out).await,
         Command::Scan(args) => scan::run(&cli.global, args, &out).await,
         Command::Server(cmd) => server::run(cmd, &out).await,
+        Command::Simulate(args) => simulate::run(args, &out).await,
     }
 }
 

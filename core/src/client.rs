@@ -455,7 +455,30 @@ impl ProtocolClient {
         body: Option<Body>,
         max_reply_bytes: usize,
     ) -> Result<RawReply> {
-        let headers = request_headers(bearer, content_type.map(|ct| ("content-type", ct)))?;
+        let headers: Vec<(&str, &str)> = content_type.map(|ct| ("content-type", ct)).into_iter().collect();
+        self.raw_with_headers(method, path, bearer, &headers, body, max_reply_bytes)
+            .await
+    }
+
+    /// [`Self::raw`] with any request headers (e.g. the `Mdm-Signature` of the Apple device
+    /// simulator). Header values must not be secrets (they are not marked sensitive).
+    pub async fn raw_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&SecretString>,
+        extra_headers: &[(&str, &str)],
+        body: Option<Body>,
+        max_reply_bytes: usize,
+    ) -> Result<RawReply> {
+        let mut headers = request_headers(bearer, None)?;
+        for (name, value) in extra_headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::InvalidState(format!("{name} is not a valid header name")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| Error::InvalidState(format!("{name} is not a valid header value")))?;
+            headers.insert(name, value);
+        }
         let mut request = self.http.request(method, self.url(path)).headers(headers);
         if let Some(body) = body {
             request = request.body(body);

@@ -374,21 +374,42 @@ mod tests {
                     decrypt_envelope(&env, &other, &other_cert).map(|_| ()),
                     Err(MdmError::NotForUs)
                 );
-                // The right recipient name but the wrong key: the one generic error.
+                // The right recipient name but the wrong key, or a corrupted key: a random
+                // content key stands in, so the result is the one generic error or (when the
+                // random key's padding happens to check, ~1 in 256) garbage — never the content
+                // and never a distinct error.
                 let parsed = parse_envelope(&env).unwrap();
-                assert_eq!(
-                    parsed.decrypt_with(&other, &parsed.recipients[0].1).map(|_| ()),
-                    Err(MdmError::Decrypt)
-                );
                 let mut tampered = parsed.clone();
                 tampered.recipients[0].1[5] ^= 1;
-                assert_eq!(
-                    tampered.decrypt_with(&key, &tampered.recipients[0].1).map(|_| ()),
-                    Err(MdmError::Decrypt)
-                );
+                for (env, key) in [(&parsed, &other), (&tampered, &key)] {
+                    match env.decrypt_with(key, &env.recipients[0].1) {
+                        Err(e) => assert_eq!(e, MdmError::Decrypt),
+                        Ok(garbage) => assert_ne!(garbage.as_slice(), pt.as_slice()),
+                    }
+                }
             }
         }
         let env = encrypt_envelope(b"hello", &cert, ContentCipher::Aes128Cbc).unwrap();
+        // The AES-128-CBC OID swapped for SHA-256's (same length): a wrong OID, refused by type.
+        let aes = oid::AES128_CBC.to_der().unwrap();
+        let sha = oid::SHA256.to_der().unwrap();
+        let at = env.windows(aes.len()).position(|w| w == aes.as_slice()).unwrap();
+        let mut wrong = env.clone();
+        wrong[at..at + aes.len()].copy_from_slice(&sha);
+        assert_eq!(
+            parse_envelope(&wrong).map(|_| ()),
+            Err(MdmError::Unsupported {
+                what: "content encryption algorithm"
+            })
+        );
+        // The envelope's content type swapped for SignedData's: not an envelope.
+        let ty = oid::ENVELOPED_DATA.to_der().unwrap();
+        let mut wrong = env.clone();
+        wrong[4..4 + ty.len()].copy_from_slice(&oid::SIGNED_DATA.to_der().unwrap());
+        assert!(matches!(
+            parse_envelope(&wrong),
+            Err(MdmError::UnexpectedOid { .. })
+        ));
         for n in 0..env.len() {
             assert!(decrypt_envelope(&env[..n], &key, &cert).is_err());
         }

@@ -41,9 +41,10 @@
 //!   through RustCrypto `des` + `cbc` (legacy CAs). All are decrypted; requests are encrypted
 //!   with the strongest the CA advertises (`AES`/`SCEPStandard` → AES-128-CBC as RFC 8894
 //!   defines the capability, else `DES3` → 3DES, else DES).
-//! - **Key generation time** (RSA-2048, `RsaPrivateKey::generate`, one core of the 2-core
-//!   development VM, AWS-LC built with optimisations): 170–210 ms mean over 20 keys, measured while the machine ran other builds (load average ~13 on 2 cores); expect well under that on an idle core. Each simulated device
-//!   generates its own key, so this bounds enrollments per second per core.
+//! - **Key generation time** (RSA-2048, [`key::RsaPrivateKey::generate`], measured on the
+//!   2-core development VM while other builds ran at load average 5–13): about 85 ms of CPU per
+//!   key (user time over 20 keys), 130–210 ms wall. Each simulated device generates its own
+//!   key, so keygen is most of the simulator's ~110 ms of CPU per enrollment.
 
 pub mod cert;
 pub mod checkin;

@@ -1,0 +1,288 @@
+//! Benchmark (not a test): simulated Apple devices into real NanoMDM + micromdm/scep.
+//!
+//! Needs the peers: `scripts/peers.sh start`, then
+//! `cargo bench -p enroll-sim --bench apple` (settings: `BENCH_DEVICES=100,1000`,
+//! `BENCH_CONCURRENCY=64`, `BENCH_IDLE_ROUNDS=5`).
+//!
+//! For each fleet size it prints, as mdmb measures: enrollments/s with each device generating
+//! its own RSA-2048 key inside the timed part, p50/p99 per step, then idle check-ins/s (every
+//! device sends `Idle` repeatedly) and command round trips/s (a `DeviceInformation` queued for
+//! every device through NanoMDM's API, then each device's `Idle` → command → `Acknowledged` →
+//! empty reply). It also prints the CPU time each process spent per enrollment (simulator,
+//! scepserver, nanomdm), from /proc, which does not depend on what else the machine runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: panics are failures
+
+use base64::Engine as _;
+use enroll_core::client::Method;
+use enroll_mdm::command::CommandRequest;
+use enroll_sim::fleet::ProfileFuture;
+use enroll_sim::fleet::Progress;
+use enroll_sim::{
+    build_profile, enroll_fleet, ApplePlatform, DeviceIdentity, FleetConfig, HttpConfig, ProfileSource,
+    ProfileSpec, SimulatedDevice, Step, StepStats, Transport,
+};
+use plist::{Dictionary, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// CPU seconds (user + system) of a process, from /proc/<pid>/stat.
+fn cpu_secs(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
+    ticks / 100.0
+}
+
+struct Cpu {
+    pids: [(String, String); 3],
+    start: [f64; 3],
+}
+
+impl Cpu {
+    fn start(peers: &HashMap<String, String>) -> Self {
+        let pids = [
+            ("simulator".to_owned(), "self".to_owned()),
+            ("scepserver".to_owned(), peers["SCEP_PID"].clone()),
+            ("nanomdm".to_owned(), peers["NANOMDM_PID"].clone()),
+        ];
+        let start = [cpu_secs(&pids[0].1), cpu_secs(&pids[1].1), cpu_secs(&pids[2].1)];
+        Self { pids, start }
+    }
+
+    fn per(&self, n: usize, what: &str) -> String {
+        let parts: Vec<String> = (0..3)
+            .map(|i| {
+                let used = cpu_secs(&self.pids[i].1) - self.start[i];
+                format!("{} {:.1} ms", self.pids[i].0, used * 1000.0 / n.max(1) as f64)
+            })
+            .collect();
+        format!("  CPU per {what}: {}", parts.join(", "))
+    }
+}
+
+/// A profile per device with its own `CN` (as an MDM server issues them; scepserver's file
+/// depot revokes the previous certificate of a repeated subject).
+struct PerDevice(ProfileSpec);
+
+impl ProfileSource for PerDevice {
+    fn profile<'a>(&'a self, index: usize, _identity: &'a DeviceIdentity) -> ProfileFuture<'a> {
+        let mut spec = self.0.clone();
+        spec.common_name = format!("enroll-bench-{index}-{}", uuid::Uuid::new_v4());
+        Box::pin(async move { Ok(build_profile(&spec)) })
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn print_steps(steps: &std::collections::BTreeMap<&'static str, StepStats>) {
+    println!("  {:<14} {:>9} {:>9} {:>9}", "step (ms)", "p50", "p99", "max");
+    for (name, s) in steps {
+        println!(
+            "  {name:<14} {:>9.1} {:>9.1} {:>9.1}",
+            ms(s.p50),
+            ms(s.p99),
+            ms(s.max)
+        );
+    }
+}
+
+async fn enqueue_all(peers: &HashMap<String, String>, transport: &Transport, devices: &[SimulatedDevice]) {
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("nanomdm:{}", peers["NANOMDM_API_KEY"]))
+    );
+    let mut fields = Dictionary::new();
+    fields.insert(
+        "Queries".into(),
+        Value::Array(
+            ["UDID", "SerialNumber", "OSVersion", "Model"]
+                .map(|q| Value::String(q.into()))
+                .to_vec(),
+        ),
+    );
+    for d in devices {
+        let body = CommandRequest::build(
+            &uuid::Uuid::new_v4().to_string(),
+            "DeviceInformation",
+            fields.clone(),
+        )
+        .unwrap();
+        let url = format!("{}/v1/enqueue/{}", peers["NANOMDM_URL"], d.state.identity.udid);
+        let reply = transport
+            .request(
+                Step::Command,
+                Method::POST,
+                &url,
+                Some("nopush=1"),
+                &[("authorization", auth.as_str())],
+                Some(body),
+                64 * 1024,
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200);
+    }
+}
+
+/// Runs `f` over all devices with `concurrency` in flight; returns the wall time.
+async fn over_devices<F, Fut>(
+    devices: Vec<SimulatedDevice>,
+    concurrency: usize,
+    f: F,
+) -> (Duration, Vec<SimulatedDevice>)
+where
+    F: Fn(SimulatedDevice) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = SimulatedDevice> + Send,
+{
+    let queue = Arc::new(std::sync::Mutex::new(devices));
+    let done = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let f = Arc::new(f);
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (queue, done, f) = (queue.clone(), done.clone(), f.clone());
+        set.spawn(async move {
+            loop {
+                let Some(d) = queue.lock().unwrap().pop() else {
+                    break;
+                };
+                let d = f(d).await;
+                done.lock().unwrap().push(d);
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+    let elapsed = start.elapsed();
+    let devices = std::mem::take(&mut *done.lock().unwrap());
+    (elapsed, devices)
+}
+
+async fn bench(peers: &HashMap<String, String>, n: usize, concurrency: usize, idle_rounds: usize) {
+    let transport = Transport::new(HttpConfig {
+        allow_insecure_loopback_http: true,
+        ..HttpConfig::default()
+    });
+    let spec = ProfileSpec {
+        scep_url: peers["SCEP_URL"].clone(),
+        challenge: peers["SCEP_CHALLENGE"].clone(),
+        server_url: format!("{}/mdm", peers["NANOMDM_URL"]),
+        checkin_url: None,
+        topic: "com.apple.mgmt.External.bench".into(),
+        common_name: "enroll-bench".into(),
+        organization: "enroll bench".into(),
+    };
+    let config = FleetConfig {
+        devices: n,
+        concurrency,
+        platform: ApplePlatform::Ios,
+        trusted_profile_cas: Vec::new(),
+    };
+    println!("== N={n}, concurrency {concurrency}");
+    let cpu = Cpu::start(peers);
+    let (report, devices) = enroll_fleet(
+        &config,
+        transport.clone(),
+        Arc::new(PerDevice(spec)),
+        Arc::new(|_: Progress| {}),
+    )
+    .await;
+    println!(
+        "  enrollments: {} ok, {:?} failed, {:.2} s, {:.2} enrollments/s",
+        devices.len(),
+        report.failed,
+        report.elapsed_secs,
+        report.enrollments_per_sec
+    );
+    print_steps(&report.steps);
+    println!("{}", cpu.per(devices.len(), "enrollment"));
+
+    let enrolled = devices.len();
+    let cpu = Cpu::start(peers);
+    let (elapsed, devices) = over_devices(devices, concurrency, move |d| async move {
+        for _ in 0..idle_rounds {
+            assert!(!d.idle_once().await.unwrap());
+        }
+        d
+    })
+    .await;
+    let idles = enrolled * idle_rounds;
+    println!(
+        "  idle check-ins: {idles} in {:.2} s, {:.0}/s",
+        elapsed.as_secs_f64(),
+        idles as f64 / elapsed.as_secs_f64()
+    );
+    println!("{}", cpu.per(idles, "idle check-in"));
+
+    enqueue_all(peers, &transport, &devices).await;
+    let cpu = Cpu::start(peers);
+    let (elapsed, devices) = over_devices(devices, concurrency, |mut d| async move {
+        assert_eq!(d.poll().await.unwrap().commands, 1);
+        d
+    })
+    .await;
+    println!(
+        "  command round trips (Idle → DeviceInformation → Acknowledged → empty): {} in {:.2} s, {:.0}/s",
+        devices.len(),
+        elapsed.as_secs_f64(),
+        devices.len() as f64 / elapsed.as_secs_f64()
+    );
+    println!("{}", cpu.per(devices.len(), "command round trip"));
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is taken from the command line.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/peers/peers.env");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("the Apple peers are not running: start them with scripts/peers.sh start");
+        return;
+    };
+    let peers: HashMap<String, String> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let sizes: Vec<usize> = std::env::var("BENCH_DEVICES")
+        .unwrap_or_else(|_| "100,1000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let concurrency = env_or("BENCH_CONCURRENCY", 64usize);
+    let idle_rounds = env_or("BENCH_IDLE_ROUNDS", 5usize);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "enroll-sim apple benchmark: {cores} cores, load average {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for n in sizes {
+        runtime.block_on(bench(&peers, n, concurrency, idle_rounds));
+    }
+}

@@ -123,14 +123,28 @@ fn build_runtime(workers: usize) -> Result<Runtime, EnrollError> {
         })
 }
 
-/// The library's runtime, started with the default settings if [`init_platform`] was not called.
-pub(crate) fn runtime() -> Result<&'static Runtime, EnrollError> {
+/// Serialises the runtime's start, so that two threads never both build one: the loser's
+/// runtime would be dropped, and dropping a runtime inside an async context (a caller awaiting on
+/// its own executor) panics.
+static START: Mutex<()> = Mutex::new(());
+
+/// The library's runtime, started with `workers` threads if it does not run yet.
+fn start_runtime(workers: usize) -> Result<&'static Runtime, EnrollError> {
+    let _start = START.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
-    let rt = build_runtime(DEFAULT_WORKERS)?;
-    // Another thread may have won the race; its runtime is kept and this one dropped.
+    let rt = build_runtime(workers)?;
+    // Every writer holds `START`, so this sets the runtime just built.
     Ok(RUNTIME.get_or_init(|| rt))
+}
+
+/// The library's runtime, started with the default settings if [`init_platform`] was not called.
+pub(crate) fn runtime() -> Result<&'static Runtime, EnrollError> {
+    match RUNTIME.get() {
+        Some(rt) => Ok(rt),
+        None => start_runtime(DEFAULT_WORKERS),
+    }
 }
 
 /// A task as the runtime sees it: every operation is boxed into this one type, so tokio's task
@@ -182,10 +196,7 @@ pub fn init_platform(config: PlatformConfig) -> Result<(), EnrollError> {
     let workers = config
         .worker_threads
         .map_or(DEFAULT_WORKERS, |n| usize::try_from(n).unwrap_or(DEFAULT_WORKERS));
-    if RUNTIME.get().is_none() {
-        let rt = build_runtime(workers)?;
-        let _ = RUNTIME.set(rt);
-    }
+    start_runtime(workers)?;
     let level: tracing_subscriber::filter::LevelFilter = config.log_level.unwrap_or(LogLevel::Info).into();
     let sink_layer = config.log_sink.map(|sink| SinkLayer { sink });
     let subscriber = tracing_subscriber::registry()
@@ -272,6 +283,30 @@ mod tests {
         fn log(&self, record: LogRecord) {
             self.0.lock().expect("lock").push(record);
         }
+    }
+
+    #[test]
+    fn the_first_uses_from_many_async_callers_share_one_runtime() {
+        // Each thread awaits on its own executor, as a foreign caller would; before the start
+        // was serialised, a losing thread dropped its runtime there and panicked.
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let local = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+                    local.block_on(async move {
+                        barrier.wait();
+                        runtime().expect("runtime") as *const Runtime as usize
+                    })
+                })
+            })
+            .collect();
+        let seen: Vec<usize> = threads.into_iter().map(|t| t.join().expect("no panic")).collect();
+        assert!(
+            seen.windows(2).all(|w| w[0] == w[1]),
+            "one runtime for all callers"
+        );
     }
 
     #[test]

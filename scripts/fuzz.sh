@@ -61,11 +61,13 @@ max_len_of() {
     *) echo 4096 ;;
   esac
 }
-dict_of() {
+dict_of() {  # prints -dict=FILE, or nothing for a target without a dictionary (qr_frame)
+  local f
   case "$1" in
-    asn1_der|profile_cms) echo fuzz/dict/der.dict ;;
-    *) echo "fuzz/dict/$1.dict" ;;
+    asn1_der|profile_cms) f=fuzz/dict/der.dict ;;
+    *) f="fuzz/dict/$1.dict" ;;
   esac
+  [ -s "$f" ] && echo "-dict=$f"
 }
 
 command -v cargo >/dev/null 2>&1 || export PATH="$HOME/.cargo/bin:$PATH"
@@ -115,7 +117,7 @@ for t in "${targets[@]}"; do
   start=$SECONDS
   # shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
   nice -n 10 "${fuzz[@]}" run "${build_flags[@]}" "$t" "$work" "fuzz/corpus/$t" -- \
-    -max_total_time="$time_per_target" -max_len="$(max_len_of "$t")" -dict="$(dict_of "$t")" \
+    -max_total_time="$time_per_target" -max_len="$(max_len_of "$t")" $(dict_of "$t") \
     -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 ${FUZZ_ARGS:-} >"$log" 2>&1
   rc=$?
   secs=$((SECONDS - start))

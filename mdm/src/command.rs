@@ -147,10 +147,15 @@ impl Report {
         plist_util::to_xml(&Value::Dictionary(dict), "report")
     }
 
-    /// Parses a report, bounded.
+    /// Parses a report, bounded by [`MAX_REPORT_BYTES`].
     pub fn parse(body: &[u8]) -> Result<Self> {
+        Self::parse_limited(body, MAX_REPORT_BYTES)
+    }
+
+    /// Parses a report of at most `limit` bytes (a server taking large `ProfileList` answers).
+    pub fn parse_limited(body: &[u8], limit: usize) -> Result<Self> {
         let what = "report";
-        let mut dict = plist_util::parse_dict(body, what, MAX_REPORT_BYTES)?;
+        let mut dict = plist_util::parse_dict(body, what, limit)?;
         let udid = required_string(&dict, "UDID", MAX_ID)?;
         let status = Status::parse(&required_string(&dict, "Status", 32)?)?;
         let command_uuid = string(&dict, "CommandUUID", MAX_ID)?;

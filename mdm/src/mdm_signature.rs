@@ -49,6 +49,23 @@ pub fn verify(header: &str, body: &[u8]) -> Result<ParsedCertificate> {
     Ok(parsed.verify(Some(body))?.signer)
 }
 
+/// Verifies a header value over `body` as servers must accept it: a detached signature, or an
+/// attached one whose content is exactly `body`; SHA-1 or SHA-256. Returns the signer's
+/// certificate (trusting it is the caller's decision).
+pub fn verify_detached_or_attached(header: &str, body: &[u8]) -> Result<ParsedCertificate> {
+    let what = "Mdm-Signature";
+    let limit = MAX_CMS_BYTES * 4 / 3 + 4;
+    if header.len() > limit {
+        return Err(MdmError::TooLarge { what, limit });
+    }
+    let compact: String = header.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| malformed(what, "not base64"))?;
+    let parsed = parse_signed_data(&der)?;
+    Ok(parsed.verify(Some(body))?.signer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +107,14 @@ mod tests {
         .unwrap();
         let attached = base64::engine::general_purpose::STANDARD.encode(attached);
         assert!(verify(&attached, b"x").is_err());
+        // Servers take both forms; an attached content must be the body itself.
+        assert_eq!(verify_detached_or_attached(&attached, b"x").unwrap().der, cert);
+        assert!(verify_detached_or_attached(&attached, b"y").is_err());
+        assert_eq!(
+            verify_detached_or_attached(&header, b"<plist/>").unwrap().der,
+            cert
+        );
+        assert!(verify_detached_or_attached(&header, b"<plist />").is_err());
+        assert!(verify_detached_or_attached("!!", b"").is_err());
     }
 }

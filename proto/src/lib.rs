@@ -39,6 +39,11 @@ mod admin;
 pub use admin::*;
 
 #[cfg(feature = "admin")]
+mod mdm;
+#[cfg(feature = "admin")]
+pub use mdm::*;
+
+#[cfg(feature = "admin")]
 mod bulk;
 #[cfg(feature = "admin")]
 pub use bulk::*;
@@ -120,6 +125,14 @@ pub mod routes {
     /// `POST` → [`super::DeviceView`]: reset the device (stays active until re-enrollment). Admin.
     #[cfg(feature = "admin")]
     pub const ADMIN_DEVICE_RESET: &str = "/api/v1/admin/devices/{id}/reset";
+    /// `GET` → `Vec<MdmCommandView>` (oldest first); `POST` [`super::QueueCommandRequest`] →
+    /// [`super::MdmCommandView`] (201): the Apple MDM commands of a device. Admin.
+    #[cfg(feature = "admin")]
+    pub const ADMIN_DEVICE_COMMANDS: &str = "/api/v1/admin/devices/{id}/commands";
+    /// `GET` → [`super::AppleMdmView`]: the device's Apple MDM enrollment and its last
+    /// `DeviceInformation`. Admin.
+    #[cfg(feature = "admin")]
+    pub const ADMIN_DEVICE_MDM: &str = "/api/v1/admin/devices/{id}/mdm";
     /// `GET` → `Vec<PendingInstall>`: enrollments whose profile is not installed yet (reminders). Admin.
     #[cfg(feature = "admin")]
     pub const ADMIN_PENDING: &str = "/api/v1/admin/enrollments/pending";
@@ -196,4 +209,11 @@ pub mod routes {
     /// `PKIOperation` (GET with `message=<base64>`, or POST `application/x-pki-message`). Not
     /// under the API prefix: it is the profile's SCEP `URL`.
     pub const SCEP: &str = "/scep";
+    /// `PUT`/`POST` Apple MDM check-in (`application/x-apple-aspen-mdm-checkin`):
+    /// `Authenticate`, `TokenUpdate`, `CheckOut`, signed in `Mdm-Signature`. The profile's
+    /// `CheckInURL`.
+    pub const MDM_CHECKIN: &str = "/mdm/checkin";
+    /// `PUT`/`POST` Apple MDM command channel (`application/x-apple-aspen-mdm`): the device's
+    /// reports, answered with the next command or an empty 200. The profile's `ServerURL`.
+    pub const MDM_SERVER: &str = "/mdm/server";
 }

@@ -28,9 +28,9 @@
 //! Storage is one SQLite file (`enroll.db`, WAL) in the data directory, next to the PKI files
 //! (see [`pki`]), `admin-token` and `server-secret` (both mode 0600).
 //!
-//! `apple/` serves SCEP at `/scep` (the device identity the profile asks for), issued by the
-//! RSA SCEP CA of [`pki`]. Not implemented yet: the MDM check-in/command endpoints
-//! (`/mdm/checkin`, `/mdm/server`) the profile points to.
+//! `apple/` serves the Apple MDM protocol the profile points to: SCEP at `/scep` (the device
+//! identity, issued by the RSA SCEP CA of [`pki`]), check-in at `/mdm/checkin` and the command
+//! channel at `/mdm/server`, with pushes behind [`push::Pusher`].
 
 mod apple;
 pub mod bulk;
@@ -44,6 +44,7 @@ pub mod error;
 pub mod http;
 mod kme;
 pub mod pki;
+pub mod push;
 pub mod qr;
 mod ratelimit;
 mod state;
@@ -93,6 +94,8 @@ pub struct ServerConfig {
     pub directory: Option<Arc<dyn Directory>>,
     /// The device policy controller named in bulk profiles' Android provisioning QR codes.
     pub dpc: qr::DpcSettings,
+    /// Wakes Apple devices when a command is queued; default [`push::NoPush`] (devices poll).
+    pub pusher: Option<Arc<dyn push::Pusher>>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -109,6 +112,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("public_url", &self.public_url)
             .field("custom_directory", &self.directory.is_some())
             .field("dpc", &self.dpc)
+            .field("pusher", &self.pusher.as_ref().map_or("none", |p| p.name()))
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +133,7 @@ impl ServerConfig {
             public_url: None,
             directory: None,
             dpc: qr::DpcSettings::default(),
+            pusher: None,
         }
     }
 
@@ -300,6 +305,7 @@ impl App {
             dpc: config.dpc.clone(),
             upload_dir,
             rate_limits: ratelimit::RateLimiter::default(),
+            pusher: config.pusher.clone().unwrap_or_else(|| Arc::new(push::NoPush)),
         };
         Ok(Self { core: Arc::new(core) })
     }

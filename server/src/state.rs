@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub upload_dir: std::path::PathBuf,
     /// Failure counters of the credential routes (per source address and account).
     pub rate_limits: crate::ratelimit::RateLimiter,
+    /// Wakes Apple devices after a command is queued ([`crate::push::NoPush`] by default).
+    pub pusher: Arc<dyn crate::push::Pusher>,
 }
 
 impl Shared {

@@ -1,8 +1,9 @@
 //! Profiles from the enrollment server (the reference server of this repository) through the
 //! agent's protocol: `POST /enrollments` with the credential and the device's description,
-//! `GET /enrollments/{id}/profile`, and `POST /enrollments/{id}/confirm` once the simulated
-//! device is enrolled. The profile it serves points SCEP and MDM at the same server; the whole
-//! flow works once that server speaks SCEP and the MDM protocol.
+//! `GET /enrollments/{id}/profile`. The profile it serves points SCEP and MDM at the same
+//! server, whose MDM `TokenUpdate` makes the device active. The agent's JSON confirm
+//! (`POST /enrollments/{id}/confirm`) is sent only when asked ([`ServerProfiles::confirm_over_json`]),
+//! for servers that activate Apple devices that way.
 
 use crate::device::{ApplePlatform, DeviceIdentity};
 use crate::error::{Result, SimError};
@@ -24,6 +25,7 @@ pub struct ServerProfiles {
     credential: CredentialWire,
     platform: ApplePlatform,
     attempts: Mutex<Attempts>,
+    confirm: bool,
 }
 
 impl std::fmt::Debug for ServerProfiles {
@@ -41,7 +43,14 @@ impl ServerProfiles {
             credential,
             platform,
             attempts: Mutex::new(HashMap::new()),
+            confirm: false,
         }
+    }
+
+    /// Also confirm each enrollment over the agent's JSON API once the device is enrolled.
+    pub fn confirm_over_json(mut self, confirm: bool) -> Self {
+        self.confirm = confirm;
+        self
     }
 }
 
@@ -80,8 +89,10 @@ impl ProfileSource for ServerProfiles {
                 .await
                 .map_err(|e| SimError::Profile(format!("enrollment server: {e}")))?
                 .signed;
-            if let Ok(mut a) = self.attempts.lock() {
-                a.insert(index, (reply.enrollment_id, reply.enrollment_secret));
+            if self.confirm {
+                if let Ok(mut a) = self.attempts.lock() {
+                    a.insert(index, (reply.enrollment_id, reply.enrollment_secret));
+                }
             }
             Ok(bytes)
         })

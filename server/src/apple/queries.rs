@@ -59,6 +59,8 @@ pub(super) fn use_challenge(conn: &Connection, issuance_uuid: &str, now: i64) ->
 pub(super) struct Identity {
     /// The device it was issued to.
     pub device_id: String,
+    /// The enrollment it was issued for (none after a renewal).
+    pub enrollment_id: Option<String>,
     /// Expiry, Unix seconds.
     pub not_after: i64,
     /// Whether it was revoked (renewed, retired).
@@ -90,14 +92,15 @@ pub(super) fn insert_identity(
 /// The identity with this serial (lower-case hex) and exact DER.
 pub(super) fn identity(conn: &Connection, serial: &str, der: &[u8]) -> rusqlite::Result<Option<Identity>> {
     conn.query_row(
-        "SELECT device_id, not_after, revoked_at IS NOT NULL FROM apple_certificates
+        "SELECT device_id, enrollment_id, not_after, revoked_at IS NOT NULL FROM apple_certificates
          WHERE serial = ?1 AND cert_der = ?2",
         params![serial, der],
         |r| {
             Ok(Identity {
                 device_id: r.get(0)?,
-                not_after: r.get(1)?,
-                revoked: r.get(2)?,
+                enrollment_id: r.get(1)?,
+                not_after: r.get(2)?,
+                revoked: r.get(3)?,
             })
         },
     )

@@ -8,7 +8,7 @@
 //! `badRequest` for a wrong, reused or expired challenge or a subject of another device,
 //! `badTime` for a renewal signed with an expired certificate. A refusal changes nothing.
 
-use super::{queries, AppleService};
+use super::{queries, AppleService, CLOSED_STATES};
 use crate::crypto;
 use crate::error::ApiError;
 use enroll_mdm::cert::{parse_csr, ParsedCertificate};
@@ -26,9 +26,6 @@ pub(super) const CA_CAPS: &str = "POSTPKIOperation\nSHA-256\nSHA-1\nAES\nDES3\nS
 
 /// Validity of an issued device identity, days.
 const IDENTITY_DAYS: u64 = 365;
-
-/// Device states that may not obtain an identity.
-const CLOSED_STATES: [&str; 4] = ["retired", "wiped", "cancelled", "archived"];
 
 /// The single `CN` of a name made of one RDN with one attribute, else `None`.
 fn single_cn(name: &Name) -> Option<String> {

@@ -211,6 +211,15 @@ pub fn update_device(c: &Connection, d: &DeviceRow) -> StoreResult<()> {
     set_imeis(c, &d.id, &d.descriptor.imeis)
 }
 
+/// Records a contact of the device (`last_checkin_at`) without rewriting the whole record.
+pub fn touch_checkin(c: &Connection, id: &str, now: i64) -> StoreResult<()> {
+    c.execute(
+        "UPDATE devices SET last_checkin_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
 /// Finds a device record.
 pub fn device_by_id(c: &Connection, id: &str) -> StoreResult<Option<DeviceRow>> {
     c.query_row(

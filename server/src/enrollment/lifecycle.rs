@@ -118,7 +118,7 @@ impl EnrollmentService<'_> {
                 "profile_uuid is not a profile issued for this enrollment",
             ));
         }
-        let mut device = devices::device_by_id(&tx, &e.device_id)?
+        let device = devices::device_by_id(&tx, &e.device_id)?
             .ok_or_else(|| ApiError::internal(&"enrollment without device record"))?;
         if e.confirmed_at.is_some() {
             // Idempotent: the same answer again.
@@ -128,6 +128,28 @@ impl EnrollmentService<'_> {
                 device_state: device.state,
             });
         }
+        let (device, event) = self.activate_in(&tx, &e, device, now, "")?;
+        tx.commit()?;
+        tracing::info!(enrollment_id = %e.id, device_id = %device.id, event, "enrollment confirmed");
+        Ok(ConfirmResponse {
+            device_id: device.id.clone(),
+            device_secret: SecretString::new(self.device_secret(&device.id, &e.id)),
+            device_state: DeviceState::Active,
+        })
+    }
+
+    /// Makes the device of the open, unconfirmed enrollment `e` active with MDM enabled, inside
+    /// the caller's transaction: the JSON confirm, and an Apple device's first `TokenUpdate`
+    /// (`note` is added to the history line, e.g. `"by MDM TokenUpdate"`). Returns the record
+    /// and the history event (`enrolled` or `reenrolled`).
+    pub(crate) fn activate_in(
+        &self,
+        tx: &Connection,
+        e: &EnrollmentRow,
+        mut device: devices::DeviceRow,
+        now: i64,
+        note: &str,
+    ) -> Result<(devices::DeviceRow, &'static str), ApiError> {
         let event = if e.kind == EnrollmentKind::New {
             "enrolled"
         } else {
@@ -143,25 +165,22 @@ impl EnrollmentService<'_> {
         device.last_action = None;
         device.archived_at = None;
         if let Some(bulk_device) = e.bulk_device_id {
-            if let Some(attributes) =
-                BulkService(self.0).bulk_on_confirm(&tx, bulk_device, &device.id, now)?
-            {
+            if let Some(attributes) = BulkService(self.0).bulk_on_confirm(tx, bulk_device, &device.id, now)? {
                 device.attributes = attributes;
             }
         }
-        devices::update_device(&tx, &device)?;
-        store::enrollment_confirm(&tx, &e.id, now)?;
-        devices::add_history(&tx, &device.id, now, event, &format!("enrollment {}", e.id))?;
+        devices::update_device(tx, &device)?;
+        store::enrollment_confirm(tx, &e.id, now)?;
+        let detail = if note.is_empty() {
+            format!("enrollment {}", e.id)
+        } else {
+            format!("enrollment {} {note}", e.id)
+        };
+        devices::add_history(tx, &device.id, now, event, &detail)?;
         if e.archive_on_confirm {
-            devices::archive_replaced(&tx, &e.descriptor, e.replaces.as_deref(), &device.id, now)?;
+            devices::archive_replaced(tx, &e.descriptor, e.replaces.as_deref(), &device.id, now)?;
         }
-        tx.commit()?;
-        tracing::info!(enrollment_id = %e.id, device_id = %device.id, event, "enrollment confirmed");
-        Ok(ConfirmResponse {
-            device_id: device.id.clone(),
-            device_secret: SecretString::new(self.device_secret(&device.id, &e.id)),
-            device_state: DeviceState::Active,
-        })
+        Ok((device, event))
     }
 
     /// `POST /enrollments/{id}/cancel`.

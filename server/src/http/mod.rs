@@ -33,7 +33,7 @@ pub(crate) type AppState = Arc<Shared>;
 
 /// One route of a domain: (HTTP method, path template) and its handler.
 pub(crate) struct Route {
-    /// `GET`, `POST`, `PATCH` or `DELETE`.
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: &'static str,
     /// Path template, from `enroll_proto::routes`.
     pub path: &'static str,
@@ -97,6 +97,7 @@ pub fn parse_method(m: &str) -> Option<Method> {
     match m {
         "GET" => Some(Method::GET),
         "POST" => Some(Method::POST),
+        "PUT" => Some(Method::PUT),
         "PATCH" => Some(Method::PATCH),
         "DELETE" => Some(Method::DELETE),
         _ => None,

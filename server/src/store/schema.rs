@@ -5,7 +5,7 @@ use super::StoreResult;
 use rusqlite::Connection;
 
 /// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -173,6 +173,46 @@ CREATE TABLE IF NOT EXISTS apple_certificates (
 CREATE INDEX IF NOT EXISTS apple_certificates_device ON apple_certificates(device_id);
 "#;
 
+/// Schema version 3, Apple MDM check-in and command channel: the UDID each device checked in
+/// with (bound to its SCEP identity at `Authenticate`, push token from `TokenUpdate`), and the
+/// command queue with each command's result.
+const APPLE_MDM_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS apple_enrollments (
+    udid TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    cert_serial TEXT NOT NULL,
+    enrollment_id TEXT,
+    topic TEXT NOT NULL,
+    push_token BLOB,
+    push_magic TEXT,
+    unlock_token BLOB,
+    authenticated_at INTEGER NOT NULL,
+    token_updated_at INTEGER,
+    checked_out_at INTEGER,
+    removed_at INTEGER,
+    last_seen_at INTEGER,
+    device_information TEXT NOT NULL DEFAULT '{}',
+    information_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS apple_enrollments_device ON apple_enrollments(device_id);
+CREATE UNIQUE INDEX IF NOT EXISTS apple_enrollments_cert ON apple_enrollments(cert_serial);
+CREATE TABLE IF NOT EXISTS apple_commands (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    request_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    status TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    queued_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    answered_at INTEGER,
+    result BLOB,
+    error_chain TEXT
+);
+CREATE INDEX IF NOT EXISTS apple_commands_device ON apple_commands(device_id, status, seq);
+"#;
+
 /// Applies the whole schema to a connection, migrating an older database (version 1 had no
 /// `enrollments.bulk_device_id`).
 pub fn apply_schema(conn: &Connection) -> StoreResult<()> {
@@ -186,5 +226,6 @@ pub fn apply_schema(conn: &Connection) -> StoreResult<()> {
     conn.execute_batch(BULK_SCHEMA)?;
     conn.execute_batch(BULK_INDEXES)?;
     conn.execute_batch(APPLE_SCHEMA)?;
+    conn.execute_batch(APPLE_MDM_SCHEMA)?;
     Ok(())
 }

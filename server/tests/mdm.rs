@@ -681,3 +681,186 @@ async fn hostile_check_ins_and_reports_are_refused_and_change_nothing() {
     assert_eq!(r.status, 403, "the replaced identity is revoked");
     env.server.shutdown().await;
 }
+
+/// A local APNs stand-in: HTTP/2 only, TLS requiring a client certificate from `client_ca`.
+/// Answers by token: `aa…` 200, `bb…` 400 BadDeviceToken, `cc…` 410 Unregistered.
+async fn fake_apns(
+    server_cert: Vec<u8>,
+    server_key: Vec<u8>,
+    client_ca: Vec<u8>,
+) -> (
+    u16,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Vec<(String, String)>, String, bool)>,
+) {
+    use http_body_util::BodyExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(client_ca))
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
+            .build()
+            .unwrap();
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![rustls_pki_types::CertificateDer::from(server_cert)],
+            rustls_pki_types::PrivateKeyDer::try_from(server_key).unwrap(),
+        )
+        .unwrap();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service =
+                    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let tx = tx.clone();
+                        async move {
+                            let http2 = req.version() == hyper::Version::HTTP_2;
+                            let path = req.uri().path().to_owned();
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .filter(|(k, _)| k.as_str().starts_with("apns-"))
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                                .collect();
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let body = String::from_utf8(body.to_vec()).unwrap();
+                            tx.send((path.clone(), headers, body, http2)).unwrap();
+                            let (status, reply) = if path.starts_with("/3/device/aa") {
+                                (200, String::new())
+                            } else if path.starts_with("/3/device/bb") {
+                                (400, r#"{"reason":"BadDeviceToken"}"#.to_owned())
+                            } else {
+                                (
+                                    410,
+                                    r#"{"reason":"Unregistered","timestamp":1700000000000}"#.to_owned(),
+                                )
+                            };
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .body(http_body_util::Full::new(axum::body::Bytes::from(reply)))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apns_provider_speaks_http2_with_a_client_certificate_and_parses_reasons() {
+    use enroll_server::push::{ApnsConfig, ApnsPusher, ApnsReason, PushError, PushTarget, Pusher};
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let client_cert = CertificateParams::new(vec!["com.apple.mgmt.External.test".to_owned()])
+        .unwrap()
+        .signed_by(&client_key, &issuer)
+        .unwrap();
+    let (port, mut seen) = fake_apns(
+        server_cert.der().to_vec(),
+        server_key.serialize_der(),
+        ca.der().to_vec(),
+    )
+    .await;
+    let config = ApnsConfig {
+        base_url: format!("https://localhost:{port}"),
+        cert_pem: client_cert.pem().into_bytes(),
+        key_pem: SecretString::new(client_key.serialize_pem()),
+        extra_roots: vec![ca.der().to_vec()],
+        timeout: std::time::Duration::from_secs(10),
+    };
+    let pusher = ApnsPusher::new(&config).unwrap();
+    assert_eq!(pusher.name(), "apns");
+    let target = |token: u8| PushTarget {
+        token: vec![token; 32],
+        push_magic: SecretString::new("MAGIC-1"),
+        topic: "com.apple.mgmt.External.test".into(),
+    };
+    pusher.push(&target(0xaa)).await.unwrap();
+    let (path, headers, body, http2) = seen.recv().await.unwrap();
+    assert!(http2);
+    assert_eq!(path, format!("/3/device/{}", "aa".repeat(32)));
+    let h = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(h("apns-topic"), Some("com.apple.mgmt.External.test"));
+    assert_eq!(h("apns-push-type"), Some("mdm"));
+    assert_eq!(h("apns-priority"), Some("10"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"mdm": "MAGIC-1"})
+    );
+    assert_eq!(
+        pusher.push(&target(0xbb)).await,
+        Err(PushError::Rejected {
+            status: 400,
+            reason: ApnsReason::BadDeviceToken
+        })
+    );
+    assert_eq!(
+        pusher.push(&target(0xcc)).await,
+        Err(PushError::Rejected {
+            status: 410,
+            reason: ApnsReason::Unregistered {
+                timestamp: Some(1_700_000_000_000)
+            }
+        })
+    );
+    // Without the client certificate the TLS handshake fails: a transport error, never a push.
+    let other_key = KeyPair::generate().unwrap();
+    let self_signed = CertificateParams::new(vec!["x".to_owned()])
+        .unwrap()
+        .self_signed(&other_key)
+        .unwrap();
+    let stranger = ApnsPusher::new(&ApnsConfig {
+        cert_pem: self_signed.pem().into_bytes(),
+        key_pem: SecretString::new(other_key.serialize_pem()),
+        ..config.clone()
+    })
+    .unwrap();
+    assert!(matches!(
+        stranger.push(&target(0xaa)).await,
+        Err(PushError::Transport(_))
+    ));
+    // Configuration refusals.
+    assert!(ApnsPusher::new(&ApnsConfig {
+        base_url: "http://localhost".into(),
+        ..config.clone()
+    })
+    .is_err());
+    assert!(ApnsPusher::new(&ApnsConfig {
+        key_pem: SecretString::new("not a key"),
+        ..config
+    })
+    .is_err());
+}

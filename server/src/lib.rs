@@ -36,6 +36,7 @@ mod apple;
 pub mod bulk;
 pub mod clock;
 mod common;
+mod console;
 pub mod crypto;
 mod devices;
 pub mod directory;
@@ -44,16 +45,19 @@ pub mod error;
 pub mod http;
 mod kme;
 pub mod pki;
+mod portal;
 pub mod qr;
 mod ratelimit;
 mod state;
 pub mod store;
 mod users;
+mod web;
 
 pub use clock::{ManualClock, ServerClock, SystemClock};
 pub use directory::{Directory, DirectoryError, SqliteDirectory};
 pub use error::ServerError;
 pub use http::serve::RunningServer;
+pub use web::AppLinks;
 
 use enroll_proto::secret::SecretString;
 use std::net::SocketAddr;
@@ -93,6 +97,8 @@ pub struct ServerConfig {
     pub directory: Option<Arc<dyn Directory>>,
     /// The device policy controller named in bulk profiles' Android provisioning QR codes.
     pub dpc: qr::DpcSettings,
+    /// The phone apps `/go` opens (Android package, store pages, iOS universal link base).
+    pub app_links: AppLinks,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -109,6 +115,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("public_url", &self.public_url)
             .field("custom_directory", &self.directory.is_some())
             .field("dpc", &self.dpc)
+            .field("app_links", &self.app_links)
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +136,7 @@ impl ServerConfig {
             public_url: None,
             directory: None,
             dpc: qr::DpcSettings::default(),
+            app_links: AppLinks::default(),
         }
     }
 
@@ -193,6 +201,22 @@ fn routes() -> Vec<http::Route> {
     all.extend(bulk::table());
     all.extend(kme::table());
     all.extend(apple::table());
+    all.extend(portal::table());
+    all
+}
+
+/// The web pages (portal, console, their assets and the language switch): served by the same
+/// router, not part of the API (`docs/openapi.json` does not list them).
+fn pages() -> Vec<http::Route> {
+    use axum::routing::get;
+    let mut all = vec![
+        http::Route::new("GET", "/assets/app.css", get(web::app_css)),
+        http::Route::new("GET", "/assets/app.js", get(web::app_js)),
+        http::Route::new("GET", "/lang/en", get(web::lang_en)),
+        http::Route::new("GET", "/lang/fr", get(web::lang_fr)),
+    ];
+    all.extend(portal::pages());
+    all.extend(console::pages());
     all
 }
 
@@ -300,13 +324,17 @@ impl App {
             dpc: config.dpc.clone(),
             upload_dir,
             rate_limits: ratelimit::RateLimiter::default(),
+            web: web::Sessions::default(),
+            app_links: config.app_links.clone(),
         };
         Ok(Self { core: Arc::new(core) })
     }
 
     /// The HTTP router (every route of [`route_table`], JSON fallbacks, protocol header).
     pub fn router(&self) -> axum::Router {
-        http::router(self.core.clone(), routes())
+        let mut all = routes();
+        all.extend(pages());
+        http::router(self.core.clone(), all)
     }
 
     /// The admin bearer token.

@@ -47,6 +47,10 @@ pub(crate) struct Shared {
     pub upload_dir: std::path::PathBuf,
     /// Failure counters of the credential routes (per source address and account).
     pub rate_limits: crate::ratelimit::RateLimiter,
+    /// Sessions of the portal and the console.
+    pub web: crate::web::Sessions,
+    /// The phone apps' links offered by `/go`.
+    pub app_links: crate::web::AppLinks,
 }
 
 impl Shared {

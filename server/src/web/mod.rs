@@ -22,7 +22,7 @@ mod session;
 
 pub(crate) use assets::{app_css, app_js};
 pub(crate) use form::Form;
-pub(crate) use html::{attr, esc, fmt_time, redirect, Page};
+pub(crate) use html::{attr, esc, fmt_time, redirect, secure_headers, Page};
 pub(crate) use i18n::{lang_en, lang_fr, Lang};
 pub(crate) use session::{
     cookie_value, session_cookie, Session, SessionKind, Sessions, MAX_AGE as MAX_SESSION_AGE,

@@ -147,6 +147,11 @@ impl Sessions {
         }
     }
 
+    /// Takes a value out of the session `id` (a message shown once).
+    pub(crate) fn take(&self, id: &str, name: &'static str) -> Option<Vec<u8>> {
+        self.map.lock().ok()?.get_mut(&key(id))?.data.remove(name)
+    }
+
     /// Ends the session `id`.
     pub(crate) fn remove(&self, id: &str) {
         if let Ok(mut map) = self.map.lock() {

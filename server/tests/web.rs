@@ -467,3 +467,242 @@ async fn assets_are_served_from_the_server() {
     assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
     assert!(css.text().contains("@media (max-width"));
 }
+
+/// Signs the browser in to the console; returns the admin session's CSRF token.
+async fn console_sign_in(b: &mut Browser<'_>) -> String {
+    let page = b.get("/console/sign-in").await;
+    let csrf = csrf_of(&page);
+    let admin = b.h.admin.clone();
+    let r = b
+        .post("/console/sign-in", &[("csrf", &csrf), ("token", &admin)])
+        .await;
+    assert_eq!(location(&r), "/console", "{}", r.text());
+    let cookie = r.headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.starts_with("enroll_console=") && cookie.contains("HttpOnly; Secure; SameSite=Strict"),
+        "{cookie}"
+    );
+    csrf_of(&b.get("/console").await)
+}
+
+#[tokio::test]
+async fn console_sign_in_refuses_a_wrong_credential_and_pages_need_a_session() {
+    let h = Harness::new();
+    let mut b = Browser::new(&h);
+    for page in [
+        "/console",
+        "/console/users",
+        "/console/devices",
+        "/console/bulk",
+        "/console/kme",
+        "/console/pending",
+    ] {
+        assert_eq!(location(&b.get(page).await), "/console/sign-in", "{page}");
+    }
+    let page = b.get("/console/sign-in").await;
+    assert_strict_csp(&page);
+    let csrf = csrf_of(&page);
+    let r = b
+        .post(
+            "/console/sign-in",
+            &[("csrf", &csrf), ("token", "adm_not_the_token")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("not the admin credential"));
+    assert!(!b.cookies.is_empty());
+    // The bearer token of the API is no console session.
+    let auth = format!("Bearer {}", h.admin);
+    let r = h
+        .call(Method::GET, "/console/users", &[("authorization", &auth)], None)
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let csrf = console_sign_in(&mut b).await;
+    let r = b.get("/console/users").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_strict_csp(&r);
+    assert!(!csrf.is_empty());
+}
+
+#[tokio::test]
+async fn console_forms_and_uploads_refuse_a_missing_or_wrong_csrf_token() {
+    let h = Harness::new();
+    let mut b = Browser::new(&h);
+    let csrf = console_sign_in(&mut b).await;
+    let mut other = Browser::new(&h);
+    let foreign = console_sign_in(&mut other).await;
+    for token in ["", "nope", foreign.as_str()] {
+        let r = b
+            .post(
+                "/console/users",
+                &[
+                    ("csrf", token),
+                    ("email", "mallory@example.com"),
+                    ("display_name", "M"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "token {token:?}");
+    }
+    assert_eq!(
+        h.admin(Method::GET, "/api/v1/admin/users", None).await.json(),
+        json!([]),
+        "nothing created"
+    );
+    // A right token creates the user.
+    let r = b
+        .post(
+            "/console/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "ok@example.com"),
+                ("display_name", "OK"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/console/users");
+    assert!(b
+        .get("/console/users")
+        .await
+        .text()
+        .contains("User created: ok@example.com"));
+    // The upload script's header.
+    let r = b
+        .post("/console/bulk", &[("csrf", &csrf), ("name", "P"), ("days", "7")])
+        .await;
+    let profile = location(&r);
+    let upload = |token: Option<String>| {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{profile}/csv"))
+            .header("content-type", "text/csv")
+            .header(
+                "cookie",
+                b.cookies
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        if let Some(t) = token {
+            req = req.header("x-csrf-token", t);
+        }
+        req.body(Body::from("imei\n123456789012345\n")).unwrap()
+    };
+    assert_eq!(h.raw(upload(None)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.raw(upload(Some(foreign.clone()))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = h.raw(upload(Some(csrf.clone()))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let report = r.json();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["errors"][0]["line"], 2, "{report}");
+    assert!(r.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'self'"));
+}
+
+#[tokio::test]
+async fn console_sessions_expire_and_sign_out() {
+    let h = Harness::new();
+    let mut b = Browser::new(&h);
+    let csrf = console_sign_in(&mut b).await;
+    h.clock.advance(29 * 60);
+    assert_eq!(
+        b.get("/console").await.status,
+        StatusCode::OK,
+        "used within 30 minutes"
+    );
+    h.clock.advance(30 * 60 + 1);
+    assert_eq!(
+        location(&b.get("/console").await),
+        "/console/sign-in",
+        "idle 30 minutes"
+    );
+    let r = b
+        .post("/console/users", &[("csrf", &csrf), ("email", "x@example.com")])
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "an expired session posts nothing"
+    );
+    // Eight hours at most, however busy.
+    let csrf = console_sign_in(&mut b).await;
+    for _ in 0..16 {
+        h.clock.advance(29 * 60);
+        b.get("/console").await;
+    }
+    h.clock.advance(20 * 60);
+    assert_eq!(
+        location(&b.get("/console").await),
+        "/console/sign-in",
+        "8 hours at most"
+    );
+    // Sign-out kills the session on the server.
+    let csrf2 = console_sign_in(&mut b).await;
+    assert_ne!(csrf, csrf2);
+    let saved = b.cookies.clone();
+    let r = b.post("/console/sign-out", &[("csrf", &csrf2)]).await;
+    assert_eq!(location(&r), "/console/sign-in");
+    b.cookies = saved;
+    assert_eq!(location(&b.get("/console").await), "/console/sign-in");
+}
+
+#[tokio::test]
+async fn console_pages_speak_french_and_show_the_invitation_once() {
+    let h = Harness::new();
+    h.create_user("zoe@example.com", None, false).await;
+    let mut b = Browser::new(&h);
+    b.lang = "fr";
+    let csrf = console_sign_in(&mut b).await;
+    let r = b.get("/console/users").await;
+    assert!(r.text().contains("<html lang=\"fr\">") && r.text().contains("Utilisateurs et invitations"));
+    let r = b
+        .post(
+            "/console/users/invite",
+            &[("csrf", &csrf), ("email", "zoe@example.com"), ("with_pin", "1")],
+        )
+        .await;
+    let text = r.text();
+    assert!(
+        text.contains("PIN à usage unique") && text.contains("id=\"pin\">"),
+        "{text}"
+    );
+    let pin = text
+        .split("id=\"pin\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    // The PIN works once in the portal.
+    let mut u = Browser::new(&h);
+    let c = csrf_of(&u.get("/portal/sign-in").await);
+    let r = u
+        .post(
+            "/portal/sign-in",
+            &[
+                ("csrf", &c),
+                ("method", "pin"),
+                ("email", "zoe@example.com"),
+                ("secret", &pin),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/portal/password");
+    // The users page never shows it again.
+    assert!(!b.get("/console/users").await.text().contains(&pin));
+    // Device pages, KME and bulk pages render in French too.
+    assert!(b.get("/console/kme").await.text().contains("Activer Samsung KME"));
+    assert!(b
+        .get("/console/bulk")
+        .await
+        .text()
+        .contains("Profils d&#39;inscription en masse"));
+    assert!(b.get("/console/devices").await.text().contains("Appareils"));
+}

@@ -3,8 +3,9 @@
 # Idempotent; sourced by scripts/test.sh, or run on its own.
 #
 #   apt    libclang (camera build), sqlite3 (bulk-import benchmark), openssl (CMS interoperability),
-#          a JDK, Maven, npm, python3 with venv
-#   npm    kotlin-compiler 2.4.20 (ships kotlinx-coroutines) into .tools/kotlin
+#          a JDK, Maven, npm, python3 with venv, chromium (browser suite)
+#   npm    kotlin-compiler 2.4.20 (ships kotlinx-coroutines) into .tools/kotlin; playwright-core
+#          (tests/browser, `npm ci` from its lockfile)
 #   Maven  JNA, JUnit, hamcrest-core into .tools/jars (`mvn dependency:copy`, sha256-checked)
 #   pip    pytest, pillow (for bindings/tests/run-python.sh, which builds and installs the wheel
 #          into its own venv)
@@ -22,6 +23,8 @@ command -v java >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+# --- browser suite (tests/browser): Debian's chromium, driven headless by playwright-core ---
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (apt)"
@@ -57,3 +60,10 @@ b3a9408e7c51e08ef0e3bfcc08f443f6ec0f6191ba8cd7c18d53d2b22e5bdbc0 net.java.dev.jn
 JARS
 python3 -m pytest --version >/dev/null 2>&1 || { echo "setup: installing pytest (pip)"; python3 -m pip install -q pytest; }
 python3 -c 'import PIL' >/dev/null 2>&1 || { echo "setup: installing pillow (pip)"; python3 -m pip install -q pillow; }
+
+# playwright-core for the browser suite, pinned by tests/browser/package-lock.json (npm ci);
+# it drives the system chromium and downloads no browser of its own.
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "setup: installing playwright-core (npm ci) into tests/browser"
+  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >/dev/null
+fi

@@ -32,6 +32,7 @@ run "rustfmt (fuzz)" cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 run "clippy" cargo clippy --workspace --all-targets -- -D warnings
 run "rust tests" cargo test --workspace
 run "camera build" cargo clippy -p enroll-cli --features camera -- -D warnings
+run "browser" bash -c 'cargo build -q -p enroll-server --bin enroll-server && node tests/browser/run.mjs'
 run "demo" "${CARGO_TARGET_DIR:-target}/debug/enroll" demo --with token
 run "kotlin (jvm)" bindings/tests/run-kotlin.sh
 run "python ffi" bindings/tests/run-python.sh

@@ -36,6 +36,7 @@ mod apple;
 pub mod bulk;
 pub mod clock;
 mod common;
+mod console;
 pub mod crypto;
 mod devices;
 pub mod directory;
@@ -45,16 +46,19 @@ pub mod http;
 mod kme;
 pub mod pki;
 pub mod push;
+mod portal;
 pub mod qr;
 mod ratelimit;
 mod state;
 pub mod store;
 mod users;
+mod web;
 
 pub use clock::{ManualClock, ServerClock, SystemClock};
 pub use directory::{Directory, DirectoryError, SqliteDirectory};
 pub use error::ServerError;
 pub use http::serve::RunningServer;
+pub use web::AppLinks;
 
 use enroll_proto::secret::SecretString;
 use std::net::SocketAddr;
@@ -96,6 +100,8 @@ pub struct ServerConfig {
     pub dpc: qr::DpcSettings,
     /// Wakes Apple devices when a command is queued; default [`push::NoPush`] (devices poll).
     pub pusher: Option<Arc<dyn push::Pusher>>,
+    /// The phone apps `/go` opens (Android package, store pages, iOS universal link base).
+    pub app_links: AppLinks,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -113,6 +119,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("custom_directory", &self.directory.is_some())
             .field("dpc", &self.dpc)
             .field("pusher", &self.pusher.as_ref().map_or("none", |p| p.name()))
+            .field("app_links", &self.app_links)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +141,7 @@ impl ServerConfig {
             directory: None,
             dpc: qr::DpcSettings::default(),
             pusher: None,
+            app_links: AppLinks::default(),
         }
     }
 
@@ -198,6 +206,22 @@ fn routes() -> Vec<http::Route> {
     all.extend(bulk::table());
     all.extend(kme::table());
     all.extend(apple::table());
+    all.extend(portal::table());
+    all
+}
+
+/// The web pages (portal, console, their assets and the language switch): served by the same
+/// router, not part of the API (`docs/openapi.json` does not list them).
+fn pages() -> Vec<http::Route> {
+    use axum::routing::get;
+    let mut all = vec![
+        http::Route::new("GET", "/assets/app.css", get(web::app_css)),
+        http::Route::new("GET", "/assets/app.js", get(web::app_js)),
+        http::Route::new("GET", "/lang/en", get(web::lang_en)),
+        http::Route::new("GET", "/lang/fr", get(web::lang_fr)),
+    ];
+    all.extend(portal::pages());
+    all.extend(console::pages());
     all
 }
 
@@ -306,13 +330,17 @@ impl App {
             upload_dir,
             rate_limits: ratelimit::RateLimiter::default(),
             pusher: config.pusher.clone().unwrap_or_else(|| Arc::new(push::NoPush)),
+            web: web::Sessions::default(),
+            app_links: config.app_links.clone(),
         };
         Ok(Self { core: Arc::new(core) })
     }
 
     /// The HTTP router (every route of [`route_table`], JSON fallbacks, protocol header).
     pub fn router(&self) -> axum::Router {
-        http::router(self.core.clone(), routes())
+        let mut all = routes();
+        all.extend(pages());
+        http::router(self.core.clone(), all)
     }
 
     /// The admin bearer token.

@@ -49,6 +49,10 @@ pub(crate) struct Shared {
     pub rate_limits: crate::ratelimit::RateLimiter,
     /// Wakes Apple devices after a command is queued ([`crate::push::NoPush`] by default).
     pub pusher: Arc<dyn crate::push::Pusher>,
+    /// Sessions of the portal and the console.
+    pub web: crate::web::Sessions,
+    /// The phone apps' links offered by `/go`.
+    pub app_links: crate::web::AppLinks,
 }
 
 impl Shared {

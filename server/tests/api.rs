@@ -199,8 +199,13 @@ async fn invitation_url_and_public_pages() {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    assert!(go.text().contains("on the device"));
-    assert!(!go.text().contains("<script>"), "the page never echoes its query");
+    assert!(go
+        .text()
+        .contains("This invitation is for <strong>&lt;script&gt;"));
+    assert!(
+        !go.text().contains("<script>"),
+        "the page echoes its query as text only"
+    );
     let ca = h.call(Method::GET, "/ca.pem", &[], None).await;
     assert_eq!(ca.status, StatusCode::OK);
     assert_eq!(ca.text(), h.app.pki().ca_pem());

@@ -101,39 +101,11 @@ impl EnrollmentService<'_> {
                     bulk_device: None,
                 })
             }
-            CredentialWire::Pin { user, pin } => {
-                let invalid = || ApiError::new(ErrorCode::InvalidCredentials, "invalid user or PIN");
-                let user = users::user_by_email(c, user)?.ok_or_else(invalid)?;
-                let row = queries::current_pin(c, &user.id)?.ok_or_else(invalid)?;
-                if row.used_at.is_some() {
-                    return Err(ApiError::new(
-                        ErrorCode::PinUsed,
-                        "this one-time PIN was already used",
-                    ));
-                }
-                if row.attempts >= row.max_attempts {
-                    return Err(ApiError::new(
-                        ErrorCode::PinLocked,
-                        "too many wrong PINs: ask for a new invitation",
-                    ));
-                }
-                if now >= row.expires_at {
-                    return Err(ApiError::new(ErrorCode::PinExpired, "the one-time PIN expired"));
-                }
-                if crypto::argon2_verify(pin.expose().as_bytes(), &row.pin_hash) {
-                    queries::pin_mark_used(c, row.id, now)?;
-                    Ok(Principal {
-                        user: Some(user),
-                        credential: "pin",
-                        bulk_device: None,
-                    })
-                } else {
-                    let attempts = queries::pin_failed_attempt(c, row.id)?;
-                    let left = row.max_attempts.saturating_sub(attempts);
-                    tracing::info!(user_id = %user.id, attempts_left = left, "wrong PIN");
-                    Err(ApiError::new(ErrorCode::InvalidPin, "wrong PIN").with_attempts_left(left))
-                }
-            }
+            CredentialWire::Pin { user, pin } => Ok(Principal {
+                user: Some(self.check_pin(c, user, pin, now)?),
+                credential: "pin",
+                bulk_device: None,
+            }),
             CredentialWire::Tokenless { profile_id } => {
                 let bulk = BulkService(self.0).bulk_principal_tokenless(c, profile_id.as_deref(), device)?;
                 let user = match &bulk.user_id {
@@ -149,6 +121,45 @@ impl EnrollmentService<'_> {
             CredentialWire::Password { .. } => {
                 Err(ApiError::internal(&"password checked outside the transaction"))
             }
+        }
+    }
+
+    /// Checks a one-time PIN inside a transaction (seed 003): used, locked after
+    /// `max_attempts` wrong PINs, expired; a right PIN is consumed, a wrong one counted (the
+    /// error carries the tries left). The caller commits even on error.
+    pub(super) fn check_pin(
+        &self,
+        c: &Connection,
+        email: &str,
+        pin: &SecretString,
+        now: i64,
+    ) -> Result<UserRow, ApiError> {
+        let invalid = || ApiError::new(ErrorCode::InvalidCredentials, "invalid user or PIN");
+        let user = users::user_by_email(c, email)?.ok_or_else(invalid)?;
+        let row = queries::current_pin(c, &user.id)?.ok_or_else(invalid)?;
+        if row.used_at.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::PinUsed,
+                "this one-time PIN was already used",
+            ));
+        }
+        if row.attempts >= row.max_attempts {
+            return Err(ApiError::new(
+                ErrorCode::PinLocked,
+                "too many wrong PINs: ask for a new invitation",
+            ));
+        }
+        if now >= row.expires_at {
+            return Err(ApiError::new(ErrorCode::PinExpired, "the one-time PIN expired"));
+        }
+        if crypto::argon2_verify(pin.expose().as_bytes(), &row.pin_hash) {
+            queries::pin_mark_used(c, row.id, now)?;
+            Ok(user)
+        } else {
+            let attempts = queries::pin_failed_attempt(c, row.id)?;
+            let left = row.max_attempts.saturating_sub(attempts);
+            tracing::info!(user_id = %user.id, attempts_left = left, "wrong PIN");
+            Err(ApiError::new(ErrorCode::InvalidPin, "wrong PIN").with_attempts_left(left))
         }
     }
 }

@@ -12,7 +12,9 @@
 //! - `validate.rs`: input checks of the agent's requests; `secrets.rs`: derived enrollment and
 //!   device secrets and request fingerprints; `queries.rs`: PINs, profile issuances,
 //!   idempotency keys; `routes.rs`: the HTTP routes, the `/go` page and the CA download;
-//! - `limits.rs`: rate limits of the credential routes (per source address and account).
+//! - `limits.rs`: rate limits of the credential routes (per source address and account);
+//! - `portal.rs`: what the self-service portal (`crate::portal`) asks of enrollment: PIN and
+//!   password sign-in, a profile for a browser-enrolled Mac or iPhone, the in-app QR link.
 //!
 //! Depends on `users`, `devices` and `bulk` (their small public APIs), never the other way.
 //! Every function is synchronous (SQLite and argon2 block); the HTTP layer runs them on the
@@ -24,6 +26,7 @@ mod enroll;
 mod invitations;
 mod lifecycle;
 mod limits;
+mod portal;
 pub mod profile;
 mod queries;
 mod routes;
@@ -31,6 +34,7 @@ mod secrets;
 mod tokens;
 mod validate;
 
+pub use portal::{PortalProfile, PORTAL_QR_TOKEN_DAYS};
 pub(crate) use routes::table;
 pub use validate::{canonical_json, validate_descriptor, validate_idempotency_key};
 

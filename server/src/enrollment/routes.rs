@@ -1,5 +1,5 @@
 //! HTTP routes of enrollment: the agent's routes (info, enroll, profile, confirm, cancel,
-//! check-in, ack, re-enroll), the invitation page `/go` and the CA download, and the admin
+//! check-in, ack, re-enroll) and the CA download (the invitation page `/go` is `crate::portal`'s), and the admin
 //! routes of invitations and user tokens.
 
 use super::{limits, validate_idempotency_key, EnrollmentService};
@@ -31,7 +31,6 @@ pub(crate) fn table() -> Vec<Route> {
         Route::new("POST", routes::ADMIN_INVITATIONS, post(invite)),
         Route::new("POST", routes::ADMIN_TOKENS, post(create_token)),
         Route::new("GET", routes::ADMIN_INVITATION_QR, get(invitation_qr)),
-        Route::new("GET", routes::GO, get(go_page)),
         Route::new("GET", routes::CA_PEM, get(ca_pem)),
     ]
 }
@@ -171,35 +170,6 @@ async fn ack(
     let bearer = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
     let resp = blocking(core, move |s| EnrollmentService(s).ack(&id, Some(&bearer), &req)).await?;
     Ok(json(StatusCode::OK, &resp))
-}
-
-const GO_PAGE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Enroll your device</title></head>
-<body style="font-family: sans-serif; max-width: 36em; margin: 2em auto; padding: 0 1em">
-<h1>Enroll your device</h1>
-<p>Open this link <strong>on the device you want to enroll</strong>, in the enrollment app.
-If you received it on a computer, type the address into the browser of your phone or tablet.</p>
-<p>Sign in with your e-mail address and the one-time PIN or the password from your invitation
-(directory accounts use their network credentials). The app then downloads a management profile:
-install it within a few minutes, before it expires.</p>
-<p lang="fr">Ouvrez ce lien <strong>sur l'appareil à inscrire</strong>, dans l'application d'inscription,
-puis installez le profil de gestion dans les minutes qui suivent.</p>
-</body></html>
-"#;
-
-async fn go_page() -> Response {
-    let mut resp = (StatusCode::OK, GO_PAGE).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
-    );
-    resp
 }
 
 async fn ca_pem(State(core): State<AppState>) -> Response {

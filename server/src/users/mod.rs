@@ -19,7 +19,11 @@ use crate::crypto;
 use crate::directory::DirectoryError;
 use crate::error::ApiError;
 use crate::state::domain_service;
+use enroll_proto::secret::SecretString;
 use enroll_proto::{CreateUserRequest, ErrorCode, UserView};
+
+/// Shortest password a user sets in the portal, in bytes.
+pub const MIN_PASSWORD_BYTES: usize = 8;
 use rusqlite::Connection;
 
 domain_service!(
@@ -87,5 +91,30 @@ impl UserService<'_> {
             .iter()
             .map(UserRow::view)
             .collect())
+    }
+
+    /// Sets the local password of a user who has none yet (seed 003: after signing in with a
+    /// one-time PIN): 8 to 1024 bytes. Directory accounts keep their network credentials.
+    pub fn set_first_password(&self, user_id: &str, password: &SecretString) -> Result<UserView, ApiError> {
+        if password.len() < MIN_PASSWORD_BYTES || password.len() > MAX_PASSWORD_BYTES {
+            return Err(ApiError::bad_request("the password must be 8 to 1024 bytes long"));
+        }
+        let hash = crypto::argon2_hash(password.expose().as_bytes())?;
+        let store = self.lock()?;
+        let mut user =
+            queries::user_by_id(store.conn(), user_id)?.ok_or_else(|| ApiError::not_found("no such user"))?;
+        if user.directory {
+            return Err(ApiError::bad_request(
+                "directory accounts sign in with their network credentials",
+            ));
+        }
+        if user.password_hash.is_some() {
+            return Err(ApiError::bad_request("this account already has a password")
+                .with_status(axum::http::StatusCode::CONFLICT));
+        }
+        queries::set_password_hash(store.conn(), &user.id, &hash)?;
+        user.password_hash = Some(hash);
+        tracing::info!(user_id = %user.id, "first password set");
+        Ok(user.view())
     }
 }

@@ -51,6 +51,15 @@ fn user_from_row(r: &Row<'_>) -> StoreResult<UserRow> {
     })
 }
 
+/// Sets a user's password hash.
+pub fn set_password_hash(c: &Connection, id: &str, hash: &str) -> StoreResult<()> {
+    c.execute(
+        "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+        params![hash, id],
+    )?;
+    Ok(())
+}
+
 /// Inserts a user. Fails with a constraint violation if the e-mail exists (any case).
 pub fn insert_user(c: &Connection, u: &UserRow) -> StoreResult<()> {
     c.execute(

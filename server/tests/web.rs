@@ -1,0 +1,708 @@
+//! The portal and the console through the real router: sessions in cookies, CSRF refusals,
+//! session expiry and sign-out, the Content-Security-Policy of every page, French pages, the
+//! seed 003 portal flow (PIN with tries left, first password, signed profile) and the portal's
+//! QR code read back by the agent's own scanner and payload parser, then used to enroll.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use common::{Harness, Reply};
+use serde_json::json;
+
+const MAC_UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 Safari/605.1.15";
+
+/// A browser: its cookie jar (name → value) and user agent.
+struct Browser<'a> {
+    h: &'a Harness,
+    cookies: std::collections::BTreeMap<String, String>,
+    ua: &'static str,
+    lang: &'static str,
+}
+
+impl<'a> Browser<'a> {
+    fn new(h: &'a Harness) -> Self {
+        Self {
+            h,
+            cookies: Default::default(),
+            ua: MAC_UA,
+            lang: "en-US,en;q=0.9",
+        }
+    }
+
+    fn keep_cookies(&mut self, r: &Reply) {
+        for v in r.headers.get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), val.to_string());
+            }
+        }
+    }
+
+    async fn send(&mut self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Reply {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("user-agent", self.ua)
+            .header("accept-language", self.lang);
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            b = b.header("cookie", jar.join("; "));
+        }
+        let req = match form {
+            Some(fields) => {
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(fields)
+                    .finish();
+                b.header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(body))
+            }
+            None => b.body(Body::empty()),
+        }
+        .unwrap();
+        let r = self.h.raw(req).await;
+        self.keep_cookies(&r);
+        r
+    }
+
+    async fn get(&mut self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        self.send(Method::POST, path, Some(form)).await
+    }
+}
+
+/// The CSRF token of the first form of a page.
+fn csrf_of(r: &Reply) -> String {
+    let text = r.text();
+    let at = text.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    text[at..].split('"').next().unwrap().to_string()
+}
+
+fn location(r: &Reply) -> String {
+    r.headers["location"].to_str().unwrap().to_string()
+}
+
+fn assert_strict_csp(r: &Reply) {
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'self'"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!r.text().contains("<script>"), "no inline script");
+    assert!(!r.text().contains(" style=\""), "no inline style");
+}
+
+fn decode_qr(png: &[u8]) -> String {
+    let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .unwrap()
+        .to_luma8();
+    let (w, hgt) = img.dimensions();
+    let frame = enroll_core::qr::LumaFrame::new(img.as_raw(), w, hgt, w).unwrap();
+    let found = enroll_core::qr::QrScanner::new().scan(&frame);
+    assert_eq!(found.len(), 1, "one QR code in the image");
+    found[0].text.clone()
+}
+
+/// Signs in with a fresh PIN of `email`.
+async fn pin_sign_in(b: &mut Browser<'_>, email: &str) -> Reply {
+    let pin = b.h.invite_pin(email).await;
+    let page = b.get(&format!("/portal/sign-in?user={email}")).await;
+    let csrf = csrf_of(&page);
+    b.post(
+        "/portal/sign-in",
+        &[
+            ("csrf", &csrf),
+            ("method", "pin"),
+            ("email", email),
+            ("secret", &pin),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn go_names_the_invited_user_and_offers_the_app_on_phones() {
+    let h = Harness::new();
+    let mut b = Browser::new(&h);
+    let r = b.get("/go?user=alice%40example.com").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_strict_csp(&r);
+    assert!(r
+        .text()
+        .contains("This invitation is for <strong>alice@example.com</strong>"));
+    assert!(r
+        .text()
+        .contains("href=\"/portal/sign-in?user=alice%40example.com\""));
+    b.ua = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/126 Mobile";
+    let r = b.get("/go?user=alice%40example.com").await;
+    let text = r.text();
+    assert!(text.contains("href=\"intent://"), "{text}");
+    assert!(text.contains("/go?user=alice%40example.com#Intent;scheme=https;package=com.example.enroll;S.browser_fallback_url=https%3A%2F%2Fplay.google.com"));
+    b.ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15";
+    let text = b.get("/go?user=alice%40example.com").await.text();
+    assert!(
+        text.contains("/go?user=alice%40example.com&amp;server=https"),
+        "{text}"
+    );
+    assert!(text.contains("apps.apple.com"));
+    // Markup in the link is text.
+    let text = b.get("/go?user=%3Cscript%3Ealert(1)%3C%2Fscript%3E").await.text();
+    assert!(text.contains("&lt;script&gt;") && !text.contains("<script>alert"));
+}
+
+#[tokio::test]
+async fn pages_speak_french_by_accept_language_and_by_the_switch() {
+    let h = Harness::new();
+    let mut b = Browser::new(&h);
+    b.lang = "fr-FR,fr;q=0.9,en;q=0.5";
+    let r = b.get("/go?user=a%40b.example").await;
+    assert_eq!(r.headers["content-language"], "fr");
+    assert!(r.text().contains("<html lang=\"fr\">"));
+    assert!(r.text().contains("Cette invitation est destinée à"));
+    assert!(r.text().contains("Se connecter"));
+    // The switch: English from now on, back to the same page.
+    let r = b.get("/lang/en?back=%2Fgo%3Fuser%3Da%2540b.example").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/go?user=a%40b.example");
+    let r = b.get("/go?user=a%40b.example").await;
+    assert!(r.text().contains("This invitation is for"));
+    // And the switch never sends elsewhere.
+    let r = b.get("/lang/fr?back=https%3A%2F%2Fevil.example%2F").await;
+    assert_eq!(location(&r), "/go");
+}
+
+#[tokio::test]
+async fn portal_pin_tries_left_first_password_and_profile() {
+    let h = Harness::new();
+    h.create_user("alice@example.com", None, false).await;
+    let pin = h.invite_pin("alice@example.com").await;
+    let mut b = Browser::new(&h);
+    let page = b.get("/portal/sign-in?user=alice%40example.com").await;
+    assert_strict_csp(&page);
+    let cookie = page.headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let csrf = csrf_of(&page);
+    let wrong = if pin == "000000" { "111111" } else { "000000" };
+    let r = b
+        .post(
+            "/portal/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("method", "pin"),
+                ("email", "alice@example.com"),
+                ("secret", wrong),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("Wrong PIN: 4 tries left"), "{}", r.text());
+    let r = b
+        .post(
+            "/portal/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("method", "pin"),
+                ("email", "alice@example.com"),
+                ("secret", &pin),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(location(&r), "/portal/password", "no password yet: set one");
+    let page = b.get("/portal/password").await;
+    let csrf2 = csrf_of(&page);
+    assert_ne!(csrf, csrf2, "a new session on sign-in");
+    let r = b
+        .post(
+            "/portal/password",
+            &[("csrf", &csrf2), ("password", "short"), ("confirm", "short")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = b
+        .post(
+            "/portal/password",
+            &[
+                ("csrf", &csrf2),
+                ("password", "correct horse"),
+                ("confirm", "correct horse"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("password-set"));
+    // The password now signs in through the API.
+    let users = h.admin(Method::GET, "/api/v1/admin/users", None).await.json();
+    assert_eq!(users[0]["has_password"], true);
+
+    // The management profile: prepared, counted down, downloaded, expired, fresh.
+    let page = b.get("/portal/profile").await;
+    assert!(page.text().contains("steps-macos") && page.text().contains("steps-ios"));
+    let r = b.post("/portal/profile", &[("csrf", &csrf2)]).await;
+    assert_eq!(location(&r), "/portal/profile", "{}", r.text());
+    let page = b.get("/portal/profile").await;
+    let text = page.text();
+    assert!(
+        text.contains("data-expires=\"") && text.contains("5:00"),
+        "{text}"
+    );
+    let r = b.get("/portal/profile/download").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "application/x-apple-aspen-config");
+    assert!(r.body.len() > 500 && r.body[0] == 0x30, "a DER CMS SignedData");
+    let pending = h
+        .admin(Method::GET, "/api/v1/admin/enrollments/pending", None)
+        .await
+        .json();
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+    assert_eq!(pending[0]["user"], "alice@example.com");
+    h.clock.advance(301);
+    assert_eq!(b.get("/portal/profile/download").await.status, StatusCode::GONE);
+    assert!(b.get("/portal/profile").await.text().contains("id=\"fresh\""));
+    let r = b.post("/portal/profile", &[("csrf", &csrf2)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(b.get("/portal/profile/download").await.status, StatusCode::OK);
+    let pending = h
+        .admin(Method::GET, "/api/v1/admin/enrollments/pending", None)
+        .await
+        .json();
+    assert_eq!(
+        pending.as_array().unwrap().len(),
+        1,
+        "the fresh profile reuses the enrollment"
+    );
+}
+
+#[tokio::test]
+async fn portal_password_and_directory_sign_in() {
+    let h = Harness::new();
+    h.create_user("bob@example.com", Some("bob password"), false)
+        .await;
+    h.create_user("dir@example.com", Some("network pw"), true).await;
+    let mut b = Browser::new(&h);
+    let csrf = csrf_of(&b.get("/portal/sign-in?method=password").await);
+    let r = b
+        .post(
+            "/portal/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("method", "password"),
+                ("email", "bob@example.com"),
+                ("secret", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("is not right"));
+    let r = b
+        .post(
+            "/portal/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("method", "password"),
+                ("email", "bob@example.com"),
+                ("secret", "bob password"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/portal");
+    assert!(b.get("/portal").await.text().contains("bob@example.com"));
+    let mut d = Browser::new(&h);
+    let csrf = csrf_of(&d.get("/portal/sign-in?method=directory").await);
+    let r = d
+        .post(
+            "/portal/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("method", "directory"),
+                ("email", "dir@example.com"),
+                ("secret", "network pw"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/portal");
+}
+
+#[tokio::test]
+async fn portal_qr_code_is_read_by_the_agent_and_enrolls_for_the_user() {
+    use enroll_core::qr::{parse_payload, EnrollmentIntent, PayloadOptions};
+    let h = Harness::new();
+    h.create_user("carol@example.com", None, false).await;
+    let mut b = Browser::new(&h);
+    pin_sign_in(&mut b, "carol@example.com").await;
+    let page = b.get("/portal/qr").await;
+    assert!(page.text().contains("src=\"/portal/qr.png\""));
+    let png = b.get("/portal/qr.png").await;
+    assert_eq!(png.headers["content-type"], "image/png");
+    let text = decode_qr(&png.body);
+    let intent = parse_payload(&text, &PayloadOptions::default()).unwrap();
+    let EnrollmentIntent::Invitation(inv) = intent else {
+        panic!("an invitation link: {text}")
+    };
+    assert_eq!(inv.user_hint.as_deref(), Some("carol@example.com"));
+    assert_eq!(inv.server_base.as_str().trim_end_matches('/'), h.app.base_url());
+    let token = inv.token.expect("a token").expose().to_string();
+    // The same code on a second view (one token per session).
+    assert_eq!(decode_qr(&b.get("/portal/qr.png").await.body), text);
+    // The token enrolls a phone for carol.
+    let r = h
+        .enroll(
+            &h.key(),
+            &json!({"credential": {"kind": "token", "token": token},
+                    "device": {"platform": "android", "os_version": "14", "model": "Pixel 8", "manufacturer": "Google"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["user"], "carol@example.com");
+}
+
+#[tokio::test]
+async fn portal_forms_refuse_a_missing_or_foreign_csrf_token() {
+    let h = Harness::new();
+    h.create_user("dave@example.com", Some("dave password"), false)
+        .await;
+    let mut b = Browser::new(&h);
+    let csrf = csrf_of(&b.get("/portal/sign-in").await);
+    let mut other = Browser::new(&h);
+    let foreign = csrf_of(&other.get("/portal/sign-in").await);
+    for token in ["", "x", foreign.as_str()] {
+        let r = b
+            .post(
+                "/portal/sign-in",
+                &[
+                    ("csrf", token),
+                    ("method", "password"),
+                    ("email", "dave@example.com"),
+                    ("secret", "dave password"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "token {token:?}");
+    }
+    // No session cookie at all (a cross-site post: SameSite=Strict leaves it behind).
+    let mut stranger = Browser::new(&h);
+    let r = stranger
+        .post(
+            "/portal/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("method", "password"),
+                ("email", "dave@example.com"),
+                ("secret", "dave password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A body that is not a form.
+    let r = b.send(Method::POST, "/portal/sign-in", None).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn portal_sessions_expire_and_sign_out() {
+    let h = Harness::new();
+    h.create_user("erin@example.com", Some("erin password"), false)
+        .await;
+    let mut b = Browser::new(&h);
+    let csrf = csrf_of(&b.get("/portal/sign-in").await);
+    b.post(
+        "/portal/sign-in",
+        &[
+            ("csrf", &csrf),
+            ("method", "password"),
+            ("email", "erin@example.com"),
+            ("secret", "erin password"),
+        ],
+    )
+    .await;
+    assert_eq!(b.get("/portal").await.status, StatusCode::OK);
+    h.clock.advance(15 * 60 + 1);
+    let r = b.get("/portal").await;
+    assert_eq!(location(&r), "/portal/sign-in", "idle for 15 minutes: signed out");
+    let csrf = csrf_of(&b.get("/portal/sign-in").await);
+    b.post(
+        "/portal/sign-in",
+        &[
+            ("csrf", &csrf),
+            ("method", "password"),
+            ("email", "erin@example.com"),
+            ("secret", "erin password"),
+        ],
+    )
+    .await;
+    let home = b.get("/portal").await;
+    assert_eq!(home.status, StatusCode::OK);
+    let saved = b.cookies.clone();
+    let r = b.post("/portal/sign-out", &[("csrf", &csrf_of(&home))]).await;
+    assert_eq!(location(&r), "/portal/sign-in");
+    assert!(!b.cookies.contains_key("enroll_portal"), "the cookie is deleted");
+    // The old cookie is dead on the server too.
+    b.cookies = saved;
+    assert_eq!(location(&b.get("/portal").await), "/portal/sign-in");
+}
+
+#[tokio::test]
+async fn assets_are_served_from_the_server() {
+    let h = Harness::new();
+    let mut b = Browser::new(&h);
+    let js = b.get("/assets/app.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert_eq!(js.headers["content-type"], "text/javascript; charset=utf-8");
+    assert!(js.text().contains("x-csrf-token"));
+    let css = b.get("/assets/app.css").await;
+    assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
+    assert!(css.text().contains("@media (max-width"));
+}
+
+/// Signs the browser in to the console; returns the admin session's CSRF token.
+async fn console_sign_in(b: &mut Browser<'_>) -> String {
+    let page = b.get("/console/sign-in").await;
+    let csrf = csrf_of(&page);
+    let admin = b.h.admin.clone();
+    let r = b
+        .post("/console/sign-in", &[("csrf", &csrf), ("token", &admin)])
+        .await;
+    assert_eq!(location(&r), "/console", "{}", r.text());
+    let cookie = r.headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.starts_with("enroll_console=") && cookie.contains("HttpOnly; Secure; SameSite=Strict"),
+        "{cookie}"
+    );
+    csrf_of(&b.get("/console").await)
+}
+
+#[tokio::test]
+async fn console_sign_in_refuses_a_wrong_credential_and_pages_need_a_session() {
+    let h = Harness::new();
+    let mut b = Browser::new(&h);
+    for page in [
+        "/console",
+        "/console/users",
+        "/console/devices",
+        "/console/bulk",
+        "/console/kme",
+        "/console/pending",
+    ] {
+        assert_eq!(location(&b.get(page).await), "/console/sign-in", "{page}");
+    }
+    let page = b.get("/console/sign-in").await;
+    assert_strict_csp(&page);
+    let csrf = csrf_of(&page);
+    let r = b
+        .post(
+            "/console/sign-in",
+            &[("csrf", &csrf), ("token", "adm_not_the_token")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("not the admin credential"));
+    assert!(!b.cookies.is_empty());
+    // The bearer token of the API is no console session.
+    let auth = format!("Bearer {}", h.admin);
+    let r = h
+        .call(Method::GET, "/console/users", &[("authorization", &auth)], None)
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let csrf = console_sign_in(&mut b).await;
+    let r = b.get("/console/users").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_strict_csp(&r);
+    assert!(!csrf.is_empty());
+}
+
+#[tokio::test]
+async fn console_forms_and_uploads_refuse_a_missing_or_wrong_csrf_token() {
+    let h = Harness::new();
+    let mut b = Browser::new(&h);
+    let csrf = console_sign_in(&mut b).await;
+    let mut other = Browser::new(&h);
+    let foreign = console_sign_in(&mut other).await;
+    for token in ["", "nope", foreign.as_str()] {
+        let r = b
+            .post(
+                "/console/users",
+                &[
+                    ("csrf", token),
+                    ("email", "mallory@example.com"),
+                    ("display_name", "M"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "token {token:?}");
+    }
+    assert_eq!(
+        h.admin(Method::GET, "/api/v1/admin/users", None).await.json(),
+        json!([]),
+        "nothing created"
+    );
+    // A right token creates the user.
+    let r = b
+        .post(
+            "/console/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "ok@example.com"),
+                ("display_name", "OK"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/console/users");
+    assert!(b
+        .get("/console/users")
+        .await
+        .text()
+        .contains("User created: ok@example.com"));
+    // The upload script's header.
+    let r = b
+        .post("/console/bulk", &[("csrf", &csrf), ("name", "P"), ("days", "7")])
+        .await;
+    let profile = location(&r);
+    let upload = |token: Option<String>| {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{profile}/csv"))
+            .header("content-type", "text/csv")
+            .header(
+                "cookie",
+                b.cookies
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        if let Some(t) = token {
+            req = req.header("x-csrf-token", t);
+        }
+        req.body(Body::from("imei\n123456789012345\n")).unwrap()
+    };
+    assert_eq!(h.raw(upload(None)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.raw(upload(Some(foreign.clone()))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = h.raw(upload(Some(csrf.clone()))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let report = r.json();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["errors"][0]["line"], 2, "{report}");
+    assert!(r.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'self'"));
+}
+
+#[tokio::test]
+async fn console_sessions_expire_and_sign_out() {
+    let h = Harness::new();
+    let mut b = Browser::new(&h);
+    let csrf = console_sign_in(&mut b).await;
+    h.clock.advance(29 * 60);
+    assert_eq!(
+        b.get("/console").await.status,
+        StatusCode::OK,
+        "used within 30 minutes"
+    );
+    h.clock.advance(30 * 60 + 1);
+    assert_eq!(
+        location(&b.get("/console").await),
+        "/console/sign-in",
+        "idle 30 minutes"
+    );
+    let r = b
+        .post("/console/users", &[("csrf", &csrf), ("email", "x@example.com")])
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "an expired session posts nothing"
+    );
+    // Eight hours at most, however busy.
+    let csrf = console_sign_in(&mut b).await;
+    for _ in 0..16 {
+        h.clock.advance(29 * 60);
+        b.get("/console").await;
+    }
+    h.clock.advance(20 * 60);
+    assert_eq!(
+        location(&b.get("/console").await),
+        "/console/sign-in",
+        "8 hours at most"
+    );
+    // Sign-out kills the session on the server.
+    let csrf2 = console_sign_in(&mut b).await;
+    assert_ne!(csrf, csrf2);
+    let saved = b.cookies.clone();
+    let r = b.post("/console/sign-out", &[("csrf", &csrf2)]).await;
+    assert_eq!(location(&r), "/console/sign-in");
+    b.cookies = saved;
+    assert_eq!(location(&b.get("/console").await), "/console/sign-in");
+}
+
+#[tokio::test]
+async fn console_pages_speak_french_and_show_the_invitation_once() {
+    let h = Harness::new();
+    h.create_user("zoe@example.com", None, false).await;
+    let mut b = Browser::new(&h);
+    b.lang = "fr";
+    let csrf = console_sign_in(&mut b).await;
+    let r = b.get("/console/users").await;
+    assert!(r.text().contains("<html lang=\"fr\">") && r.text().contains("Utilisateurs et invitations"));
+    let r = b
+        .post(
+            "/console/users/invite",
+            &[("csrf", &csrf), ("email", "zoe@example.com"), ("with_pin", "1")],
+        )
+        .await;
+    let text = r.text();
+    assert!(
+        text.contains("PIN à usage unique") && text.contains("id=\"pin\">"),
+        "{text}"
+    );
+    let pin = text
+        .split("id=\"pin\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    // The PIN works once in the portal.
+    let mut u = Browser::new(&h);
+    let c = csrf_of(&u.get("/portal/sign-in").await);
+    let r = u
+        .post(
+            "/portal/sign-in",
+            &[
+                ("csrf", &c),
+                ("method", "pin"),
+                ("email", "zoe@example.com"),
+                ("secret", &pin),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/portal/password");
+    // The users page never shows it again.
+    assert!(!b.get("/console/users").await.text().contains(&pin));
+    // Device pages, KME and bulk pages render in French too.
+    assert!(b.get("/console/kme").await.text().contains("Activer Samsung KME"));
+    assert!(b
+        .get("/console/bulk")
+        .await
+        .text()
+        .contains("Profils d&#39;inscription en masse"));
+    assert!(b.get("/console/devices").await.text().contains("Appareils"));
+}

@@ -34,6 +34,7 @@ run "rust tests" cargo test --workspace
 run "camera build" cargo clippy -p enroll-cli --features camera -- -D warnings
 run "browser" bash -c 'cargo build -q -p enroll-server --bin enroll-server && node tests/browser/run.mjs'
 run "demo" "${CARGO_TARGET_DIR:-target}/debug/enroll" demo --with token
+run "walkthrough" scripts/walkthrough.sh
 run "kotlin (jvm)" bindings/tests/run-kotlin.sh
 run "python ffi" bindings/tests/run-python.sh
 run "fuzz (smoke)" scripts/fuzz.sh --smoke

@@ -127,9 +127,13 @@ pub struct ServerRunArgs {
     /// Extra host name for the TLS certificate (repeatable).
     #[arg(long)]
     hostname: Vec<String>,
-    /// Public base URL put in profiles and invitations.
+    /// Public base URL (put in profiles, invitations and QR codes) and the DPC of Android
+    /// provisioning codes.
+    #[command(flatten)]
+    provisioning: bulk::provisioning::ProvisioningArgs,
+    /// A DPC APK to serve at /dpc/enroll-agent.apk (its SHA-256 goes into provisioning codes).
     #[arg(long)]
-    public_url: Option<String>,
+    dpc_apk: Option<PathBuf>,
     /// Seconds a profile stays installable.
     #[arg(long, default_value_t = 300)]
     profile_validity: u64,
@@ -165,7 +169,10 @@ pub async fn run(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
                 enroll_server::ServerConfig::new(args.data_dir.clone().unwrap_or_else(default_server_dir));
             config.bind = args.bind;
             config.hostnames = args.hostname.clone();
-            config.public_url = args.public_url.clone();
+            let provisioning = args.provisioning.resolve()?;
+            config.public_url = provisioning.public_url.clone();
+            config.dpc = provisioning.dpc();
+            config.dpc_package = args.dpc_apk.clone().or(provisioning.apk.clone());
             config.profile_validity = Duration::from_secs(args.profile_validity);
             config.insecure_http = args.insecure_http;
             let data_dir = config.data_dir.clone();

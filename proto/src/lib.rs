@@ -203,6 +203,9 @@ pub mod routes {
     /// `GET` → HTML page telling the user to open the invitation link on the device, in the app.
     /// Not under the API prefix: it is the URL of invitations (`{base}/go?user=<email>`).
     pub const GO: &str = "/go";
+    /// `GET` → the DPC package (APK) the server was given (`enroll server run --dpc-apk`), the
+    /// default download location of Android provisioning payloads; 404 when it has none. Public.
+    pub const DPC_PACKAGE: &str = "/dpc/enroll-agent.apk";
     /// `GET` → the server's CA certificate (PEM, public). Not under the API prefix.
     pub const CA_PEM: &str = "/ca.pem";
     /// `GET`/`POST` SCEP (RFC 8894) of Apple devices: `?operation=GetCACaps`, `GetCACert`,

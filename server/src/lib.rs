@@ -102,7 +102,13 @@ pub struct ServerConfig {
     pub pusher: Option<Arc<dyn push::Pusher>>,
     /// The phone apps `/go` opens (Android package, store pages, iOS universal link base).
     pub app_links: AppLinks,
+    /// A DPC package (APK) to serve at [`qr::DPC_PACKAGE_PATH`] (at most
+    /// [`MAX_DPC_PACKAGE_BYTES`]); its SHA-256 becomes the payloads' package checksum.
+    pub dpc_package: Option<PathBuf>,
 }
+
+/// Largest DPC package the server serves (read into memory at start).
+pub const MAX_DPC_PACKAGE_BYTES: u64 = 256 * 1024 * 1024;
 
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -120,6 +126,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("dpc", &self.dpc)
             .field("pusher", &self.pusher.as_ref().map_or("none", |p| p.name()))
             .field("app_links", &self.app_links)
+            .field("dpc_package", &self.dpc_package)
             .finish_non_exhaustive()
     }
 }
@@ -142,6 +149,7 @@ impl ServerConfig {
             dpc: qr::DpcSettings::default(),
             pusher: None,
             app_links: AppLinks::default(),
+            dpc_package: None,
         }
     }
 
@@ -165,6 +173,22 @@ impl ServerConfig {
         if !self.dpc.component.contains('/') {
             return Err(ServerError::Config("dpc.component must be package/class".into()));
         }
+        if let Some(u) = &self.dpc.download_url {
+            let parsed = url::Url::parse(u)
+                .map_err(|_| ServerError::Config("dpc.download_url is not a URL".into()))?;
+            if parsed.scheme() != "https" {
+                return Err(ServerError::Config(
+                    "dpc.download_url must be an https:// URL (Android downloads the DPC over https only)"
+                        .into(),
+                ));
+            }
+        }
+        if !is_checksum(&self.dpc.signature_checksum) {
+            return Err(ServerError::Config(
+                "dpc.signature_checksum must be the URL-safe base64 of a SHA-256 digest (43 characters)"
+                    .into(),
+            ));
+        }
         if let Some(u) = &self.public_url {
             let parsed =
                 url::Url::parse(u).map_err(|_| ServerError::Config("public_url is not a URL".into()))?;
@@ -174,6 +198,35 @@ impl ServerConfig {
         }
         Ok(())
     }
+}
+
+/// Whether `s` is URL-safe base64 of 32 bytes (a padding `=` allowed).
+fn is_checksum(s: &str) -> bool {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .is_ok_and(|b| b.len() == 32)
+}
+
+/// Reads the DPC package at `path` (bounded) and its URL-safe base64 SHA-256.
+fn load_dpc_package(path: &Path) -> Result<(Arc<[u8]>, String), ServerError> {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| {
+        ServerError::Config(format!("the DPC package {} cannot be read: {e}", path.display()))
+    })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DPC_PACKAGE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_DPC_PACKAGE_BYTES || bytes.is_empty() {
+        return Err(ServerError::Config(format!(
+            "the DPC package {} must hold 1 byte to {} MiB",
+            path.display(),
+            MAX_DPC_PACKAGE_BYTES / (1024 * 1024)
+        )));
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    let sum = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    Ok((Arc::from(bytes), sum))
 }
 
 /// Starts the server: binds, loads or creates the data directory, serves until
@@ -313,6 +366,15 @@ impl App {
             .trim_end_matches('/')
             .to_string();
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let mut dpc = config.dpc.clone();
+        let dpc_package = match &config.dpc_package {
+            Some(path) => {
+                let (bytes, sum) = load_dpc_package(path)?;
+                dpc.package_checksum = Some(sum);
+                Some(bytes)
+            }
+            None => None,
+        };
         let core = state::Shared {
             store: Mutex::new(store),
             directory,
@@ -326,7 +388,8 @@ impl App {
             pin_max_attempts: config.pin_max_attempts,
             pin_ttl: secs(config.pin_ttl),
             topic,
-            dpc: config.dpc.clone(),
+            dpc,
+            dpc_package,
             upload_dir,
             rate_limits: ratelimit::RateLimiter::default(),
             pusher: config.pusher.clone().unwrap_or_else(|| Arc::new(push::NoPush)),

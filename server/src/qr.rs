@@ -150,6 +150,17 @@ fn svg(dark: &[bool], size: usize, scale: usize) -> String {
     )
 }
 
+/// The signing-certificate checksum of [`DpcSettings::default`]: a placeholder that matches no
+/// real APK (`enroll server bulk qr` warns while a code carries it).
+pub const PLACEHOLDER_SIGNATURE_CHECKSUM: &str = "I8Q4bC4G5g2p1QeF6KZ0zH7nS3xWvYtR9uJ2mLkAaBc";
+
+/// Default DPC admin receiver component.
+pub const DEFAULT_DPC_COMPONENT: &str = "com.enroll.agent/.AdminReceiver";
+
+/// Where the server serves the DPC package it was given (`ServerConfig::dpc_package`), and the
+/// default download location of provisioning payloads (`{base}` + this path).
+pub const DPC_PACKAGE_PATH: &str = enroll_proto::routes::DPC_PACKAGE;
+
 /// The device policy controller (DPC) named in provisioning payloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DpcSettings {
@@ -159,15 +170,19 @@ pub struct DpcSettings {
     pub download_url: Option<String>,
     /// URL-safe base64 (no padding) of the SHA-256 of the APK's signing certificate.
     pub signature_checksum: String,
+    /// URL-safe base64 (no padding) of the SHA-256 of the APK file itself
+    /// (`PROVISIONING_DEVICE_ADMIN_PACKAGE_CHECKSUM`); set when the server serves the package.
+    pub package_checksum: Option<String>,
 }
 
 impl Default for DpcSettings {
     fn default() -> Self {
         Self {
-            component: "com.enroll.agent/.AdminReceiver".into(),
+            component: DEFAULT_DPC_COMPONENT.into(),
             download_url: None,
             // A placeholder: set the real certificate digest of the published agent APK.
-            signature_checksum: "I8Q4bC4G5g2p1QeF6KZ0zH7nS3xWvYtR9uJ2mLkAaBc".into(),
+            signature_checksum: PLACEHOLDER_SIGNATURE_CHECKSUM.into(),
+            package_checksum: None,
         }
     }
 }
@@ -226,15 +241,25 @@ pub fn android_provisioning(p: &PayloadParams<'_>) -> Value {
         .dpc
         .download_url
         .clone()
-        .unwrap_or_else(|| format!("{}/dpc/enroll-agent.apk", p.server_url));
+        .unwrap_or_else(|| format!("{}{DPC_PACKAGE_PATH}", p.server_url));
     m.insert(
         key("PROVISIONING_DEVICE_ADMIN_PACKAGE_DOWNLOAD_LOCATION"),
         Value::from(download),
     );
-    m.insert(
-        key("PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM"),
-        Value::from(p.dpc.signature_checksum.as_str()),
-    );
+    // Android needs one of the two checksums; the placeholder is left out when the file's own
+    // checksum is known.
+    if p.dpc.package_checksum.is_none() || p.dpc.signature_checksum != PLACEHOLDER_SIGNATURE_CHECKSUM {
+        m.insert(
+            key("PROVISIONING_DEVICE_ADMIN_SIGNATURE_CHECKSUM"),
+            Value::from(p.dpc.signature_checksum.as_str()),
+        );
+    }
+    if let Some(sum) = &p.dpc.package_checksum {
+        m.insert(
+            key("PROVISIONING_DEVICE_ADMIN_PACKAGE_CHECKSUM"),
+            Value::from(sum.as_str()),
+        );
+    }
     let sys = &p.config.system_extras;
     m.insert(
         key("PROVISIONING_LEAVE_ALL_SYSTEM_APPS_ENABLED"),

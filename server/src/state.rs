@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub topic: String,
     /// The DPC named in provisioning payloads.
     pub dpc: crate::qr::DpcSettings,
+    /// The DPC package served at `crate::qr::DPC_PACKAGE_PATH`, if one was given.
+    pub dpc_package: Option<Arc<[u8]>>,
     /// Where CSV uploads are spooled before import.
     pub upload_dir: std::path::PathBuf,
     /// Failure counters of the credential routes (per source address and account).

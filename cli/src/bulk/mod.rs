@@ -7,6 +7,7 @@
 //! `print.rs`; the tests of every bulk and KME command in `tests.rs`.
 
 pub(crate) mod print;
+pub mod provisioning;
 #[cfg(test)]
 mod tests;
 pub(crate) mod upload;
@@ -215,6 +216,9 @@ pub enum BulkCommand {
         /// Pixels per module.
         #[arg(long, default_value_t = 8)]
         scale: u32,
+        /// The public URL and DPC to put in the code (default: the server's).
+        #[command(flatten)]
+        provisioning: provisioning::ProvisioningArgs,
     },
     /// Print a profile's provisioning JSON and Samsung KME DPC extras (they hold its token).
     Provisioning {
@@ -223,6 +227,9 @@ pub enum BulkCommand {
         conn: AdminConn,
         /// Profile id or name.
         profile: String,
+        /// The public URL and DPC to put in the payload (default: the server's).
+        #[command(flatten)]
+        provisioning: provisioning::ProvisioningArgs,
     },
     /// Write the QR code of a user's invitation URL.
     InvitationQr {
@@ -303,6 +310,25 @@ pub(crate) fn write_out(out: &Option<PathBuf>, bytes: &[u8]) -> anyhow::Result<(
             Ok(())
         }
     }
+}
+
+/// The profile's payloads as the server makes them, rewritten with `settings`, checked with the
+/// device's parser; warnings (loopback URL, placeholder checksum) are printed on stderr.
+async fn payloads(
+    admin: &AdminClient,
+    id: &str,
+    settings: &provisioning::Provisioning,
+    out: &Out,
+) -> anyhow::Result<(serde_json::Value, serde_json::Value, Vec<String>)> {
+    let p = admin.bulk_provisioning(id).await?;
+    let (mut android, mut kme) = (p.android, p.kme_dpc_extras);
+    settings.apply(&mut android, &mut kme);
+    provisioning::check(&android)?;
+    let warnings = provisioning::warnings(&android);
+    for w in &warnings {
+        out.step(format!("warning: {w}"));
+    }
+    Ok((android, kme, warnings))
 }
 
 fn format_of(path: &Path) -> &'static str {
@@ -490,24 +516,39 @@ pub async fn run(cmd: &BulkCommand, out: &Out) -> anyhow::Result<()> {
             profile,
             out: file,
             scale,
+            provisioning: settings,
             ..
         } => {
+            let settings = settings.resolve()?;
             let id = profile_id(&admin, profile).await?;
-            let bytes = admin.bulk_qr(&id, format_of(file), *scale).await?;
+            let (android, _, warnings) = payloads(&admin, &id, &settings, out).await?;
+            let format = match format_of(file) {
+                "svg" => enroll_server::qr::ImageFormat::Svg,
+                _ => enroll_server::qr::ImageFormat::Png,
+            };
+            let bytes = enroll_server::qr::render(&android.to_string(), format, *scale)?;
             std::fs::write(file, &bytes).with_context(|| format!("writing {}", file.display()))?;
             out.result(
                 format!(
                     "Wrote the provisioning QR code of profile {id} to {} (it holds the profile's token)",
                     file.display()
                 ),
-                serde_json::json!({"profile": id, "file": file, "bytes": bytes.len()}),
+                serde_json::json!({"profile": id, "file": file, "bytes": bytes.len(), "warnings": warnings}),
             );
         }
-        BulkCommand::Provisioning { profile, .. } => {
+        BulkCommand::Provisioning {
+            profile,
+            provisioning: settings,
+            ..
+        } => {
+            let settings = settings.resolve()?;
             let id = profile_id(&admin, profile).await?;
-            let p = admin.bulk_provisioning(&id).await?;
-            let value = serde_json::to_value(&p)?;
-            out.result(serde_json::to_string_pretty(&value)?, value);
+            let (android, kme, warnings) = payloads(&admin, &id, &settings, out).await?;
+            let value = serde_json::json!({"android": android, "kme_dpc_extras": kme});
+            let human = serde_json::to_string_pretty(&value)?;
+            let mut doc = value;
+            doc["warnings"] = serde_json::json!(warnings);
+            out.result(human, doc);
         }
         BulkCommand::InvitationQr {
             email,

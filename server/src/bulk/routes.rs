@@ -37,7 +37,26 @@ pub(crate) fn table() -> Vec<Route> {
         ),
         Route::new("GET", routes::ADMIN_BULK_PROVISIONING, get(bulk_provisioning)),
         Route::new("GET", routes::ADMIN_BULK_QR, get(bulk_qr)),
+        Route::new("GET", routes::DPC_PACKAGE, get(dpc_package)),
     ]
+}
+
+/// `GET /dpc/enroll-agent.apk`: the DPC package devices download during QR provisioning.
+async fn dpc_package(State(core): State<AppState>) -> ApiResult {
+    match &core.dpc_package {
+        Some(bytes) => {
+            let mut resp = (StatusCode::OK, bytes.to_vec()).into_response();
+            resp.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/vnd.android.package-archive"),
+            );
+            Ok(resp)
+        }
+        None => Err(ApiError::not_found(
+            "this server serves no DPC package: start it with `--dpc-apk FILE`, or give the devices another \
+             download location with `--dpc-download-url`",
+        )),
+    }
 }
 
 async fn bulk_template(_: Admin) -> Response {

@@ -125,6 +125,26 @@ impl AdminClient {
     pub async fn pending(&self) -> Result<Vec<protocol::PendingInstall>> {
         self.get(routes::ADMIN_PENDING).await
     }
+
+    /// Queues an Apple MDM command for a device.
+    pub async fn queue_command(
+        &self,
+        id: &str,
+        request: &protocol::QueueCommandRequest,
+    ) -> Result<protocol::MdmCommandView> {
+        self.post(&with_id(routes::ADMIN_DEVICE_COMMANDS, id), request)
+            .await
+    }
+
+    /// A device's Apple MDM commands and their results, oldest first.
+    pub async fn commands(&self, id: &str) -> Result<Vec<protocol::MdmCommandView>> {
+        self.get(&with_id(routes::ADMIN_DEVICE_COMMANDS, id)).await
+    }
+
+    /// A device's Apple MDM enrollment and last `DeviceInformation`.
+    pub async fn mdm(&self, id: &str) -> Result<protocol::AppleMdmView> {
+        self.get(&with_id(routes::ADMIN_DEVICE_MDM, id)).await
+    }
 }
 
 /// Largest download accepted by the admin client (CSV inventories, QR images): 256 MiB.

@@ -1,5 +1,7 @@
 //! `enroll demo`: starts an embedded reference server on loopback and enrolls this machine, as a
-//! simulated device, end to end.
+//! simulated device, end to end. `--platform apple`: a simulated iPhone does what iOS does with
+//! the profile — SCEP, MDM `Authenticate`, `TokenUpdate` (which makes it active), the command
+//! channel — and the demo shows the server's record with its `DeviceInformation`.
 
 use crate::admin::AdminClient;
 use crate::agent::settings::{agent_config, save_settings, AgentSettings};
@@ -27,6 +29,16 @@ pub struct DemoArgs {
     /// Keep the demo's server and agent data in this directory (default: a temporary one).
     #[arg(long)]
     keep: Option<PathBuf>,
+    /// `apple`: a simulated Apple device through SCEP and the MDM protocol instead of the agent.
+    #[arg(long, value_enum)]
+    platform: Option<DemoPlatform>,
+}
+
+/// The demo's device platform.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DemoPlatform {
+    /// A simulated iPhone speaking SCEP and Apple MDM.
+    Apple,
 }
 
 /// The demo's credential kind.
@@ -40,6 +52,9 @@ pub(crate) enum DemoCredential {
 /// Runs the demo: an embedded server on loopback, a user, an invitation, an enrollment of a
 /// simulated device, a check-in and the server's view of the device.
 pub async fn run(global: &GlobalArgs, args: &DemoArgs, out: &Out) -> anyhow::Result<()> {
+    if let Some(DemoPlatform::Apple) = args.platform {
+        return run_apple(args, out).await;
+    }
     let tmp;
     let root = match &args.keep {
         Some(dir) => dir.clone(),
@@ -165,6 +180,127 @@ pub async fn run(global: &GlobalArgs, args: &DemoArgs, out: &Out) -> anyhow::Res
             detail.history.iter().map(|h| h.event.as_str()).collect::<Vec<_>>().join(", ")
         ),
         serde_json::json!({"device_id": device_id, "state": detail.device.state, "mdm": detail.device.mdm, "server": base}),
+    );
+    Ok(())
+}
+
+/// `enroll demo --platform apple`.
+async fn run_apple(args: &DemoArgs, out: &Out) -> anyhow::Result<()> {
+    use enroll_sim::{
+        ApplePlatform, DeviceIdentity, EnrollmentProfile, HttpConfig, SimulatedDevice, Transport,
+    };
+    out.step(
+        "[1/7] Starting the reference server on loopback (TLS, SQLite, SCEP CA) with a user and a token …",
+    );
+    let e = crate::simulate::Embedded::start(args.keep.clone(), ApplePlatform::Ios).await?;
+    out.step(format!(
+        "      {}  CA SHA-256 {}",
+        e.server.base_url(),
+        e.server.ca_fingerprint()
+    ));
+    let identity = DeviceIdentity::simulated(0, ApplePlatform::Ios);
+    out.step(format!(
+        "[2/7] Enrolling iPhone UDID {} through the agent protocol and downloading its signed profile …",
+        identity.udid
+    ));
+    use enroll_sim::ProfileSource as _;
+    let bytes = e.source.profile(0, &identity).await?;
+    let profile = EnrollmentProfile::parse(&bytes, &e.trust.ca_certificates)?;
+    let pending = e.admin.pending().await?;
+    out.step(format!(
+        "      profile {} ({} bytes, signature verified); pending installs on the server: {}",
+        profile.identifier,
+        bytes.len(),
+        pending.len()
+    ));
+    out.step("[3/7] Installing it as iOS does: RSA key, SCEP, Authenticate, TokenUpdate, first poll …");
+    let transport = Transport::new(HttpConfig {
+        trust: e.trust.clone(),
+        ..HttpConfig::default()
+    });
+    let mut device = SimulatedDevice::enroll(transport, Arc::new(profile), identity).await?;
+    let t = device.timings;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    out.step(format!(
+        "      keygen {:.0} ms, SCEP {:.0} ms, Authenticate {:.0} ms, TokenUpdate {:.0} ms, first poll {:.0} ms ({} command(s) answered)",
+        ms(t.keygen),
+        ms(t.scep),
+        ms(t.authenticate),
+        ms(t.token_update),
+        t.first_command.map_or(0.0, ms),
+        device.state.answered.len()
+    ));
+    out.step("[4/7] Asking the server for the device record …");
+    let devices = e.admin.devices(false).await?;
+    let record = devices
+        .iter()
+        .find(|d| d.device.hardware_id.as_deref() == Some(device.state.identity.udid.as_str()))
+        .ok_or_else(|| anyhow!("the server has no record for the simulated device"))?;
+    let id = record.id.clone();
+    let detail = e.admin.device(&id).await?;
+    out.step(format!(
+        "      device {id}: {:?}, MDM {:?}; history: {}",
+        detail.device.state,
+        detail.device.mdm,
+        detail
+            .history
+            .iter()
+            .map(|h| format!("{} ({})", h.event, h.detail))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out.step("[5/7] Its DeviceInformation (queued at TokenUpdate, answered at the first poll) …");
+    let mdm = e.admin.mdm(&id).await?;
+    for key in ["DeviceName", "ProductName", "OSVersion", "SerialNumber"] {
+        if let Some(v) = mdm.device_information.get(key) {
+            out.step(format!("      {key}: {v}"));
+        }
+    }
+    out.step("[6/7] Queuing SecurityInfo as the administrator; the device polls and answers …");
+    let queued = e
+        .admin
+        .queue_command(
+            &id,
+            &protocol::QueueCommandRequest::new(protocol::MdmRequestType::SecurityInfo),
+        )
+        .await?;
+    let polled = device.poll().await?;
+    let commands = e.admin.commands(&id).await?;
+    let answered = commands
+        .iter()
+        .find(|c| c.command_uuid == queued.command_uuid)
+        .map(|c| c.status);
+    out.step(format!(
+        "      {} command(s) answered; SecurityInfo {}",
+        polled.commands,
+        answered.map_or("missing", |s| s.as_str())
+    ));
+    out.step("[7/7] Stopping the server …");
+    e.server.shutdown().await;
+    let active = detail.device.state == protocol::DeviceState::Active
+        && detail.device.mdm == protocol::MdmStatus::Enabled
+        && detail
+            .history
+            .iter()
+            .any(|h| h.detail.ends_with("by MDM TokenUpdate"));
+    if !active || mdm.device_information.is_empty() {
+        bail!(
+            "the server shows the device as {:?}/{:?} (DeviceInformation {}), not active through its TokenUpdate",
+            detail.device.state,
+            detail.device.mdm,
+            if mdm.device_information.is_empty() { "missing" } else { "present" }
+        );
+    }
+    out.result(
+        format!("Done: Apple device {id} is active on the server because of its TokenUpdate (MDM enabled), and its DeviceInformation is on the record."),
+        serde_json::json!({
+            "device_id": id,
+            "udid": mdm.udid,
+            "state": detail.device.state,
+            "mdm": detail.device.mdm,
+            "device_information": mdm.device_information,
+            "commands": commands,
+        }),
     );
     Ok(())
 }

@@ -7,7 +7,8 @@
 //! - [`server`]: `enroll server run` and the admin actions (users, invitations, tokens, devices,
 //!   retire/wipe/reset, pending);
 //! - [`bulk`]: `enroll server bulk …` (profiles, streamed CSV upload with progress, inventory,
-//!   tokens, QR codes); [`kme`]: its `kme-*` subcommands;
+//!   tokens, QR codes); [`kme`]: its `kme-*` subcommands; [`mdm`]: `enroll server mdm …`
+//!   (Apple MDM commands of a device);
 //! - [`scan`]: `enroll scan` (the QR decoding in [`scan::decode`]);
 //! - [`demo`]: `enroll demo`;
 //! - [`simulate`]: `enroll simulate` (simulated Apple devices enrolling into an MDM server).
@@ -29,6 +30,7 @@ pub mod desktop;
 pub mod errors;
 pub mod global;
 pub mod kme;
+pub mod mdm;
 pub mod out;
 pub mod scan;
 pub mod server;

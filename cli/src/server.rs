@@ -113,6 +113,9 @@ pub enum ServerCommand {
     /// Bulk enrollment (CSV profiles, QR codes, tokens) and Samsung KME.
     #[command(subcommand)]
     Bulk(bulk::BulkCommand),
+    /// Apple MDM commands of a device (queue, list, DeviceInformation).
+    #[command(subcommand)]
+    Mdm(crate::mdm::MdmCommand),
 }
 
 /// `enroll server run`: where the server keeps its data and how it listens.
@@ -322,6 +325,7 @@ pub async fn run(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
             out.result(human, serde_json::to_value(&p)?);
         }
         ServerCommand::Bulk(cmd) => bulk::run(cmd, out).await?,
+        ServerCommand::Mdm(cmd) => crate::mdm::run(cmd, out).await?,
     }
     Ok(())
 }

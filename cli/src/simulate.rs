@@ -3,6 +3,9 @@
 //! from the enrollment server through the agent's protocol (`--server` + `--token`: each device
 //! enrolls and fetches its own profile, then does SCEP and MDM against the URLs in it).
 //!
+//! With neither `--profile` nor `--server`, the devices enroll into an embedded reference server
+//! on loopback ([`Embedded`], also used by `enroll demo --platform apple`).
+//!
 //! Progress goes to stderr; the summary (active, failed by kind, enrollments/s, p50/p99 per
 //! step) to stdout, as text or with `--json` as one document. The devices come from
 //! `enroll-sim`; they exist only for the run.
@@ -57,7 +60,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
     /// Enrollment profile (`.mobileconfig`, XML or binary plist, signed or not) all devices use.
-    #[arg(long, conflicts_with_all = ["server", "token"], required_unless_present = "server")]
+    #[arg(long, conflicts_with_all = ["server", "token"])]
     profile: Option<PathBuf>,
     /// Enrollment server base URL: each device enrolls through the agent protocol for its profile.
     #[arg(long, requires = "token")]
@@ -71,6 +74,80 @@ pub struct SimulateArgs {
     /// Allow plain http to loopback servers (NanoMDM and scepserver in tests).
     #[arg(long)]
     insecure_loopback_http: bool,
+}
+
+/// An embedded reference server on loopback (TLS, a temporary data directory) with a user and
+/// an enrollment token, and the profile source enrolling through it.
+pub(crate) struct Embedded {
+    /// The server.
+    pub server: enroll_server::RunningServer,
+    /// Trust in its CA.
+    pub trust: TrustConfig,
+    /// Profiles through the agent's protocol with the token.
+    pub source: Arc<ServerProfiles>,
+    /// Its admin API.
+    pub admin: crate::admin::AdminClient,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Embedded {
+    /// Starts it (data in `dir`, or a temporary directory removed on drop).
+    pub(crate) async fn start(dir: Option<PathBuf>, platform: ApplePlatform) -> anyhow::Result<Self> {
+        let (tmp, path) = match dir {
+            Some(d) => (None, d),
+            None => {
+                let t = tempfile::tempdir()?;
+                let p = t.path().join("server");
+                (Some(t), p)
+            }
+        };
+        let mut config = enroll_server::ServerConfig::new(&path);
+        config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = enroll_server::start(config).await?;
+        let trust = TrustConfig::with_ca(server.ca_cert_pem().as_bytes())?;
+        let admin = crate::admin::AdminClient::new(
+            &server.base_url(),
+            trust.clone(),
+            server.admin_token().clone(),
+            false,
+        )?;
+        let email = "simulated.devices@example.com";
+        admin
+            .create_user(&enroll_proto::CreateUserRequest {
+                email: email.into(),
+                display_name: "Simulated devices".into(),
+                password: None,
+                directory: false,
+            })
+            .await?;
+        let token = admin
+            .create_token(&enroll_proto::CreateTokenRequest {
+                user: email.into(),
+                days: None,
+                never_expires: true,
+            })
+            .await?;
+        let client = ProtocolClient::new(
+            &server.base_url(),
+            ClientConfig {
+                trust: trust.clone(),
+                ..ClientConfig::default()
+            },
+            Arc::new(SystemClock),
+        )?;
+        let source = Arc::new(ServerProfiles::new(
+            client,
+            CredentialWire::Token { token: token.token },
+            platform,
+        ));
+        Ok(Self {
+            server,
+            trust,
+            source,
+            admin,
+            _dir: tmp,
+        })
+    }
 }
 
 /// Runs the simulation and prints its summary.
@@ -90,7 +167,19 @@ pub async fn run(args: &SimulateArgs, out: &Out) -> anyhow::Result<()> {
         AppleOs::Ios => ApplePlatform::Ios,
         AppleOs::Macos => ApplePlatform::Macos,
     };
+    let mut embedded = None;
     let source: Arc<dyn ProfileSource> = match (&args.profile, &args.server, &args.token) {
+        (None, None, _) => {
+            let e = Embedded::start(None, platform).await?;
+            out.step(format!(
+                "embedded reference server at {} (CA SHA-256 {})",
+                e.server.base_url(),
+                e.server.ca_fingerprint()
+            ));
+            let source = e.source.clone();
+            embedded = Some(e);
+            source
+        }
         (Some(path), _, _) => {
             let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             // Fail early on a profile no device could use, or URLs it may not use.
@@ -116,7 +205,11 @@ pub async fn run(args: &SimulateArgs, out: &Out) -> anyhow::Result<()> {
             };
             Arc::new(ServerProfiles::new(client, credential, platform))
         }
-        _ => bail!("give --profile FILE, or --server URL with --token"),
+        _ => bail!("give --profile FILE, or --server URL with --token, or neither (embedded server)"),
+    };
+    let trust = match &embedded {
+        Some(e) => e.trust.clone(),
+        None => trust,
     };
     let transport = Transport::new(HttpConfig {
         trust: trust.clone(),
@@ -144,6 +237,9 @@ pub async fn run(args: &SimulateArgs, out: &Out) -> anyhow::Result<()> {
     )
     .await;
     bar.finish();
+    if let Some(e) = embedded {
+        e.server.shutdown().await;
+    }
     out.result(
         summary(&report),
         serde_json::to_value(&report).context("the summary cannot be written as JSON")?,

@@ -28,6 +28,10 @@
 //! Storage is one SQLite file (`enroll.db`, WAL) in the data directory, next to the PKI files
 //! (see [`pki`]), `admin-token` and `server-secret` (both mode 0600).
 //!
+//! The web pages sit on top of the domains: `portal/` (the self-service portal of seed 003:
+//! `/go`, sign-in, the management profile, the in-app QR code) and `console/` (the admin
+//! console), over the shared `web` layer (sessions, CSRF, forms, English and French, strict CSP).
+//!
 //! `apple/` serves SCEP at `/scep` (the device identity the profile asks for), issued by the
 //! RSA SCEP CA of [`pki`]. Not implemented yet: the MDM check-in/command endpoints
 //! (`/mdm/checkin`, `/mdm/server`) the profile points to.

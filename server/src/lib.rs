@@ -28,6 +28,10 @@
 //! Storage is one SQLite file (`enroll.db`, WAL) in the data directory, next to the PKI files
 //! (see [`pki`]), `admin-token` and `server-secret` (both mode 0600).
 //!
+//! The web pages sit on top of the domains: `portal/` (the self-service portal of seed 003:
+//! `/go`, sign-in, the management profile, the in-app QR code) and `console/` (the admin
+//! console), over the shared `web` layer (sessions, CSRF, forms, English and French, strict CSP).
+//!
 //! `apple/` serves the Apple MDM protocol the profile points to: SCEP at `/scep` (the device
 //! identity, issued by the RSA SCEP CA of [`pki`]), check-in at `/mdm/checkin` and the command
 //! channel at `/mdm/server`, with pushes behind [`push::Pusher`].

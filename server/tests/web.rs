@@ -706,3 +706,267 @@ async fn console_pages_speak_french_and_show_the_invitation_once() {
         .contains("Profils d&#39;inscription en masse"));
     assert!(b.get("/console/devices").await.text().contains("Appareils"));
 }
+
+fn imei(n: u64) -> String {
+    let body = format!("35{n:012}");
+    let mut sum = 0;
+    for (i, c) in body.bytes().rev().enumerate() {
+        let mut x = u32::from(c - b'0');
+        if i % 2 == 0 {
+            x *= 2;
+            if x > 9 {
+                x -= 9;
+            }
+        }
+        sum += x;
+    }
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+#[tokio::test]
+async fn console_bulk_devices_configuration_token_and_kme_go_through_the_services() {
+    let h = Harness::new();
+    h.create_user("ops@example.com", None, false).await;
+    let mut b = Browser::new(&h);
+    let csrf = console_sign_in(&mut b).await;
+    let r = b
+        .post(
+            "/console/bulk",
+            &[("csrf", &csrf), ("name", "Shop"), ("days", "3")],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "3 days is refused by the bulk rules"
+    );
+    assert!(r.text().contains("7"), "{}", r.text());
+    let r = b
+        .post(
+            "/console/bulk",
+            &[("csrf", &csrf), ("name", "Shop"), ("days", "7")],
+        )
+        .await;
+    let page = location(&r);
+    let id = page.rsplit('/').next().unwrap().to_string();
+    let api_devices = format!("/api/v1/admin/bulk/profiles/{id}/devices");
+    // Add, edit, delete a device.
+    let one = imei(11);
+    let r = b
+        .post(
+            &format!("{page}/devices"),
+            &[
+                ("csrf", &csrf),
+                ("imei", &one),
+                ("attributes", "site=Lyon\nfloor=2"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), page, "{}", r.text());
+    let r = b
+        .post(&format!("{page}/devices"), &[("csrf", &csrf), ("imei", "123")])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a bad IMEI is refused");
+    let list = h.admin(Method::GET, &api_devices, None).await.json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["attributes"]["floor"], "2");
+    let dev = list[0]["id"].to_string();
+    let two = imei(12);
+    b.post(
+        &format!("{page}/devices/edit"),
+        &[
+            ("csrf", &csrf),
+            ("id", &dev),
+            ("imei", &two),
+            ("attributes", "site=Paris"),
+        ],
+    )
+    .await;
+    let list = h.admin(Method::GET, &api_devices, None).await.json();
+    assert_eq!(
+        (list[0]["imei"].as_str(), list[0]["attributes"]["site"].as_str()),
+        (Some(two.as_str()), Some("Paris"))
+    );
+    let inv = b.get(&format!("{page}/devices.csv")).await;
+    assert_eq!(
+        inv.headers["content-disposition"],
+        "attachment; filename=\"bulk-devices.csv\""
+    );
+    assert!(inv.text().contains(&two));
+    let r = b
+        .post(
+            &format!("{page}/devices/selected"),
+            &[("csrf", &csrf), ("op", "delete"), ("device", &dev)],
+        )
+        .await;
+    assert_eq!(location(&r), page);
+    assert_eq!(h.admin(Method::GET, &api_devices, None).await.json(), json!([]));
+    // Configuration and token.
+    b.post(
+        &format!("{page}/config"),
+        &[
+            ("csrf", &csrf),
+            ("name", "Shop floor"),
+            ("description", "Till tablets"),
+            ("user", "ops@example.com"),
+            ("product_keys", "enroll.KIOSK=true"),
+            ("attributes", "site=Lyon"),
+            ("locale", "fr_FR"),
+            ("time_zone", "Europe/Paris"),
+        ],
+    )
+    .await;
+    let d = h
+        .admin(Method::GET, &format!("/api/v1/admin/bulk/profiles/{id}"), None)
+        .await
+        .json();
+    assert_eq!(d["profile"]["name"], "Shop floor");
+    assert_eq!(d["profile"]["user"], "ops@example.com");
+    assert_eq!(d["config"]["product_keys"]["enroll.KIOSK"], "true");
+    assert_eq!(d["config"]["system_extras"]["time_zone"], "Europe/Paris");
+    let old = d["token"].clone();
+    b.post(
+        &format!("{page}/token"),
+        &[("csrf", &csrf), ("action", "extend"), ("never", "1")],
+    )
+    .await;
+    let d = h
+        .admin(Method::GET, &format!("/api/v1/admin/bulk/profiles/{id}"), None)
+        .await
+        .json();
+    assert_eq!(
+        (d["token"].clone(), d["token_expires_at"].clone()),
+        (old.clone(), json!(null)),
+        "extended, never expires"
+    );
+    assert!(b.get(&page).await.text().contains("never"));
+    b.post(
+        &format!("{page}/token"),
+        &[("csrf", &csrf), ("action", "refresh"), ("days", "999")],
+    )
+    .await;
+    let d = h
+        .admin(Method::GET, &format!("/api/v1/admin/bulk/profiles/{id}"), None)
+        .await
+        .json();
+    assert_ne!(d["token"], old, "refreshed");
+    let svg = b.get(&format!("{page}/qr.svg")).await;
+    assert_eq!(svg.headers["content-type"], "image/svg+xml");
+    assert!(b
+        .get("/console/bulk/template.csv")
+        .await
+        .text()
+        .starts_with("imei,"));
+
+    // KME: on, upload, approve all, move, unassign.
+    b.post("/console/kme/enable", &[("csrf", &csrf), ("name", "Samsung KME")])
+        .await;
+    let csv = format!("imei\n{}\n{}\n", imei(70), imei(71));
+    let upload = Request::builder()
+        .method(Method::POST)
+        .uri("/console/kme/csv")
+        .header("content-type", "text/csv")
+        .header("x-csrf-token", &csrf)
+        .header(
+            "cookie",
+            b.cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .body(Body::from(csv))
+        .unwrap();
+    let r = h.raw(upload).await;
+    assert_eq!(r.json()["imported"], 2, "{}", r.text());
+    assert!(b
+        .get("/console/kme")
+        .await
+        .text()
+        .contains("id=\"pending-approval\">Waiting for approval: 2"));
+    let unapproved = b.get("/console/kme/unapproved.csv").await;
+    assert!(unapproved.text().contains(&imei(71)));
+    b.post("/console/kme/approve", &[("csrf", &csrf), ("scope", "all")])
+        .await;
+    assert!(b
+        .get("/console/kme")
+        .await
+        .text()
+        .contains("Waiting for approval: 0"));
+    let r = b
+        .post(
+            "/console/bulk",
+            &[("csrf", &csrf), ("name", "Field"), ("kind", "kme"), ("days", "7")],
+        )
+        .await;
+    let field = location(&r).rsplit('/').next().unwrap().to_string();
+    let profiles = h
+        .admin(Method::GET, "/api/v1/admin/bulk/profiles", None)
+        .await
+        .json();
+    let default = profiles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["default_kme"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let in_default = h
+        .admin(
+            Method::GET,
+            &format!("/api/v1/admin/bulk/profiles/{default}/devices"),
+            None,
+        )
+        .await
+        .json();
+    let ids: Vec<String> = in_default
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let r = b
+        .post(
+            &format!("/console/bulk/{default}/devices/selected"),
+            &[
+                ("csrf", &csrf),
+                ("op", "move"),
+                ("to_profile", &field),
+                ("device", &ids[0]),
+                ("device", &ids[1]),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert!(b
+        .get(&format!("/console/bulk/{default}"))
+        .await
+        .text()
+        .contains("2 device(s) changed"));
+    b.post(
+        &format!("/console/bulk/{field}/devices/selected"),
+        &[("csrf", &csrf), ("op", "unassign"), ("device", &ids[0])],
+    )
+    .await;
+    let field_devices = h
+        .admin(
+            Method::GET,
+            &format!("/api/v1/admin/bulk/profiles/{field}/devices"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        field_devices.as_array().unwrap().len(),
+        1,
+        "one moved back by unassign"
+    );
+    assert!(b
+        .get(&format!("/console/bulk/{field}"))
+        .await
+        .text()
+        .contains("id=\"sync-status\""));
+}

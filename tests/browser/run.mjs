@@ -247,6 +247,15 @@ try {
   await shot(page, "console-device-retired");
   await page.goto(`${base}/console/pending`);
   await shot(page, "console-pending");
+  // The console on a phone-sized screen: tables scroll inside their box, the page does not.
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const p of [profileUrl, `${base}/console/kme`, `${base}/console/devices`]) {
+    await page.goto(p);
+    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(w <= 390, `console: ${p.replace(base, "")} fits a phone screen (${w} px wide)`);
+  }
+  await shot(page, "console-devices-phone");
+  await page.setViewportSize({ width: 1200, height: 900 });
   await page.click("#sign-out");
   await page.waitForURL(`${base}/console/sign-in`);
   check((await page.goto(`${base}/console/users`)).url().endsWith("/console/sign-in"), "console: signed out");

@@ -72,6 +72,8 @@ fn session(core: &AppState, headers: &HeaderMap) -> Option<(String, Session)> {
 }
 
 /// The admin session of a GET, or the sign-in page to go to.
+// The error is the reply itself, returned once per request: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
 pub(crate) fn admin(core: &AppState, headers: &HeaderMap) -> Result<Adm, Response> {
     match session(core, headers) {
         Some((id, s)) if s.kind == SessionKind::Admin => Ok(Adm { id, s }),
@@ -81,6 +83,7 @@ pub(crate) fn admin(core: &AppState, headers: &HeaderMap) -> Result<Adm, Respons
 
 /// The admin session of a form post whose CSRF token (field `csrf`, or header
 /// `x-csrf-token` for the upload script) matches; otherwise a 403 page.
+#[allow(clippy::result_large_err)]
 pub(crate) fn admin_post(core: &AppState, headers: &HeaderMap, form: Option<&Form>) -> Result<Adm, Response> {
     let l = Lang::of(headers);
     let refused = || {

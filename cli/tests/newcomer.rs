@@ -240,6 +240,22 @@ fn provisioning_codes_warn_until_the_public_url_and_dpc_are_set() {
         &["bulk", "create", "Depot", "--user", "fleet@example.com"],
     );
 
+    // Text mode shows times as dates, JSON as Unix seconds.
+    let text = Command::new(BIN)
+        .args(["server", "bulk", "show", "Depot", "--server", &server.url, "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    let modified = text.lines().find(|l| l.contains("modified:")).unwrap().to_owned();
+    let date = modified.split_whitespace().last().unwrap();
+    assert!(
+        date.len() == 20 && date.starts_with("20") && date.ends_with('Z') && &date[10..11] == "T",
+        "{text}"
+    );
+    let shown = admin(&server, &data, &["bulk", "show", "Depot"]);
+    assert!(shown.to_string().contains("\"modified_at\":1"), "{shown}");
+
     let doc = admin(&server, &data, &["bulk", "provisioning", "Depot"]);
     let warnings = doc["warnings"].as_array().unwrap();
     assert_eq!(

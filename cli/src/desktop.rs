@@ -33,12 +33,33 @@ fn io_err(context: &str, e: std::io::Error) -> PlatformError {
     PlatformError::new(kind, format!("{context}: {e}"))
 }
 
-/// Writes `bytes` to `path` atomically with mode 0600: temp file, fsync, rename, fsync dir.
+/// Creates `dir` (and its parents) and makes it private to the user (mode 0700): the agent's
+/// state directory and its `profiles/` hold secrets (the file store, profiles with their
+/// one-time SCEP challenge).
+pub fn create_private_dir(dir: &Path) -> Result<(), PlatformError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err("creating the state directory", e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| io_err("reading the state directory", e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| io_err("setting the state directory to mode 0700", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically with mode 0600 (its directory 0700): temp file, fsync,
+/// rename, fsync dir.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PlatformError> {
     let dir = path
         .parent()
         .ok_or_else(|| PlatformError::other("path has no parent directory"))?;
-    std::fs::create_dir_all(dir).map_err(|e| io_err("creating the state directory", e))?;
+    create_private_dir(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_err("creating a temporary file", e))?;
     #[cfg(unix)]
     {

@@ -32,7 +32,12 @@ fn described(code: &str, message: impl Into<String>, exit: u8) -> Described {
     }
 }
 
-const RESUME: &str = "If an enrollment was under way, `enroll resume` continues it.";
+const RESUME: &str =
+    "`enroll resume` continues the enrollment once the server answers (`enroll resume --server URL` \
+                      if the address was wrong; `enroll` again with other values starts over).";
+
+const RETRY_CA: &str =
+    "Then run the same `enroll` command with the right `--ca`, or `enroll resume --ca FILE`.";
 
 /// Describes a command's failure.
 pub fn describe(err: &anyhow::Error) -> Described {
@@ -78,8 +83,11 @@ pub fn describe_core(e: &CoreError) -> Described {
         }
         CoreError::UntrustedCertificate(_) => described(
             "untrusted_certificate",
-            "The server's certificate is not signed by a CA this computer trusts. Check `--ca`: it must be the \
-             server's CA certificate (`ca.pem` in the server's data directory), and `--server` must name that server.",
+            format!(
+                "The server's certificate is not signed by a CA this computer trusts. Check `--ca`: it must be the \
+                 server's CA certificate (`ca.pem` in the server's data directory), and `--server` must name that \
+                 server. {RETRY_CA}"
+            ),
             EXIT_UNREACHABLE,
         ),
         CoreError::PinMismatch => described(
@@ -89,8 +97,10 @@ pub fn describe_core(e: &CoreError) -> Described {
         ),
         CoreError::Network(text) if is_trust_failure(text) => described(
             "untrusted_certificate",
-            "The server's certificate is not trusted. Check `--ca`: it must be the server's CA certificate \
-             (`ca.pem` in the server's data directory).",
+            format!(
+                "The server's certificate is not trusted. Check `--ca`: it must be the server's CA certificate \
+                 (`ca.pem` in the server's data directory). {RETRY_CA}"
+            ),
             EXIT_UNREACHABLE,
         ),
         CoreError::Network(text) if text.to_ascii_lowercase().contains("refused") => described(
@@ -127,7 +137,7 @@ pub fn describe_core(e: &CoreError) -> Described {
         ),
         CoreError::InvalidState(text) => described(
             "invalid_state",
-            format!("Not possible now: {text}. `enroll status` shows where things stand; `enroll cancel` or `enroll forget` start over."),
+            format!("Not possible now: {text}. `enroll status` shows where things stand and the way on."),
             EXIT_FAILURE,
         ),
         other => described("failed", other.user_message(), EXIT_FAILURE),

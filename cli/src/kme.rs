@@ -134,9 +134,7 @@ pub(crate) async fn run(cmd: &KmeCommand, admin: &AdminClient, out: &Out) -> any
                     v.name,
                     v.default_profile_id.as_deref().unwrap_or("-"),
                     v.pending_approval,
-                    v.last_sync_at
-                        .map(|t| t.to_string())
-                        .unwrap_or_else(|| "never".into())
+                    crate::out::date_or_never(v.last_sync_at)
                 ),
                 serde_json::to_value(&v)?,
             );

@@ -244,7 +244,12 @@ pub async fn run(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
                 .await?;
             // The PIN is shown once to the administrator, who passes it to the user.
             let human = match &inv.pin {
-                Some(p) => format!("Enrollment URL: {}\nOne-time PIN: {}", inv.url, p.expose()),
+                Some(p) => format!(
+                    "Enrollment URL: {}\nOne-time PIN: {} (expires {})",
+                    inv.url,
+                    p.expose(),
+                    crate::out::date_or_never(inv.pin_expires_at)
+                ),
                 None => format!("Enrollment URL: {}", inv.url),
             };
             out.result(
@@ -268,9 +273,7 @@ pub async fn run(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
                 format!(
                     "Enrollment token: {}\nExpires: {}",
                     tok.token.expose(),
-                    tok.expires_at
-                        .map(|e| e.to_string())
-                        .unwrap_or_else(|| "never".into())
+                    crate::out::date_or_never(tok.expires_at)
                 ),
                 serde_json::json!({"token": tok.token.expose(), "expires_at": tok.expires_at}),
             );
@@ -284,7 +287,12 @@ pub async fn run(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
             let mut human = table_devices(std::slice::from_ref(&d.device));
             human.push_str("\nHistory:");
             for h in &d.history {
-                human.push_str(&format!("\n  {}  {:<12} {}", h.at, h.event, h.detail));
+                human.push_str(&format!(
+                    "\n  {}  {:<12} {}",
+                    crate::out::date(h.at),
+                    h.event,
+                    h.detail
+                ));
             }
             if !d.archived.is_empty() {
                 human.push_str(&format!("\nArchived entries:\n{}", table_devices(&d.archived)));
@@ -314,10 +322,14 @@ pub async fn run(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
                 .iter()
                 .map(|e| {
                     format!(
-                        "{}  device {}  user {}",
+                        "{}  device {}  user {}  started {}  last profile {}",
                         e.enrollment_id,
                         e.device_id,
-                        e.user.as_deref().unwrap_or("-")
+                        e.user.as_deref().unwrap_or("-"),
+                        crate::out::date(e.started_at),
+                        e.last_profile_at
+                            .map(crate::out::date)
+                            .unwrap_or_else(|| "-".into())
                     )
                 })
                 .collect::<Vec<_>>()

@@ -237,8 +237,8 @@ fn failures_are_one_json_document_in_the_users_terms() {
     assert_eq!(code, Some(3));
     assert!(err.contains("running at that address"), "{err}");
 
-    // The wrong CA: says to check --ca, without rustls' words. (A fresh state directory: a
-    // failed attempt still blocks the next `enroll` with "already in progress", not fixed yet.)
+    // The wrong CA: says to check --ca, without rustls' words. (A fresh state directory; the
+    // retry over a failed attempt is in `newcomer.rs`.)
     let state = dir.path().join("agent2");
     let (code, lines, err) = run_raw(
         &[

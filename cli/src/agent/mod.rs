@@ -30,8 +30,8 @@ pub enum AgentCommand {
     Checkin,
     /// Re-enroll (Troubleshooting), or enroll again after a retire, wipe or reset.
     Reenroll(ReenrollArgs),
-    /// Resume an interrupted enrollment.
-    Resume,
+    /// Resume an interrupted enrollment, optionally with a corrected --server or --ca.
+    Resume(ResumeArgs),
     /// Cancel the enrollment in progress (the server deactivates MDM for the device).
     Cancel,
     /// Forget all local enrollment state and secrets (does not contact the server).
@@ -58,6 +58,17 @@ pub struct ReenrollArgs {
     /// What to enroll with.
     #[command(flatten)]
     credential: CredentialArgs,
+}
+
+/// `enroll resume`: corrections for an attempt that did not get through.
+#[derive(Args)]
+pub struct ResumeArgs {
+    /// Another server address (only while the server has not accepted the attempt yet).
+    #[arg(long)]
+    server: Option<String>,
+    /// Another CA certificate (PEM or DER) to trust.
+    #[arg(long)]
+    ca: Option<std::path::PathBuf>,
 }
 
 /// Runs an agent command on the state in `--state-dir`, printing through `out`.
@@ -104,6 +115,53 @@ pub(crate) fn describe(status: &EnrollmentStatus) -> String {
     }
 }
 
+/// The way on from `status`, for humans (`None`: nothing to do).
+pub(crate) fn next_step(status: &EnrollmentStatus) -> Option<&'static str> {
+    Some(match status {
+        EnrollmentStatus::Idle => "Not enrolled: `enroll --server URL --ca FILE` with `--token`, `--pin` or `--user` enrolls this machine.",
+        EnrollmentStatus::Discovered { .. } => {
+            "The server has not accepted this attempt yet (not reached, or its certificate not trusted): `enroll resume` \
+             retries it (`--server URL` and `--ca FILE` correct it), `enroll` with other values replaces it, `enroll cancel` \
+             abandons it."
+        }
+        EnrollmentStatus::Authenticated { .. }
+        | EnrollmentStatus::ProfileReady { .. }
+        | EnrollmentStatus::Installing { .. } => {
+            "The server accepted this enrollment: `enroll resume` continues it, `enroll cancel` abandons it (the server \
+             deactivates MDM); if that server is gone for good, `enroll forget` clears the local state."
+        }
+        EnrollmentStatus::Active { .. } => return None,
+        EnrollmentStatus::Cancelled | EnrollmentStatus::Expired { .. } => {
+            "`enroll` with a credential starts a new enrollment."
+        }
+        EnrollmentStatus::Failed { .. } => {
+            "The server refused the credential: run `enroll` again with a new token, PIN or password."
+        }
+        EnrollmentStatus::Retired | EnrollmentStatus::Wiped | EnrollmentStatus::Reset => {
+            "The administrator removed this device from management: `enroll reenroll` with `--token`, `--pin` or \
+             `--user` from a new invitation enrolls it again (`--server URL` for another server); `enroll forget` \
+             clears what is left."
+        }
+    })
+}
+
+/// The status and its way on, for humans.
+fn describe_with_next(status: &EnrollmentStatus) -> String {
+    match next_step(status) {
+        Some(next) => format!("{}\n{next}", describe(status)),
+        None => describe(status),
+    }
+}
+
+/// The status as JSON with its way on (`next_step`).
+fn status_json_with_next(status: &EnrollmentStatus) -> serde_json::Value {
+    let mut v = status_json(status);
+    if let (Some(next), Some(map)) = (next_step(status), v.as_object_mut()) {
+        map.insert("next_step".into(), serde_json::Value::from(next));
+    }
+    v
+}
+
 trait NowSecs {
     fn now_secs(&self) -> i64;
 }
@@ -147,11 +205,26 @@ pub(crate) fn fail_with_status(
     let status = result?;
     match &status {
         EnrollmentStatus::Active { .. } => Ok(status),
-        other => Err(anyhow!("enrollment ended {}", describe(other))),
+        other => Err(anyhow!(
+            "enrollment ended {}. {}",
+            describe(other),
+            next_step(other).unwrap_or_default()
+        )),
     }
 }
 
-/// `enroll enroll`: saves the server settings, then enrolls with the credential.
+/// Reads the CA file `path` into the settings (PEM of every certificate in it).
+fn set_ca(settings: &mut settings::AgentSettings, path: &Path) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading the CA certificate {}", path.display()))?;
+    let certs = enroll_core::tls::parse_certificates(&bytes)
+        .with_context(|| format!("{} holds no certificate (PEM or DER)", path.display()))?;
+    settings.ca_pem = Some(certs.iter().map(|d| pem_encode(d)).collect::<String>());
+    Ok(())
+}
+
+/// `enroll enroll`: starts an attempt (replacing one the server never accepted), saves the
+/// server settings once it is started, then enrolls with the credential.
 pub(crate) async fn enroll(
     global: &GlobalArgs,
     dir: &Path,
@@ -166,27 +239,34 @@ pub(crate) async fn enroll(
         .or(settings.server.clone())
         .ok_or_else(|| anyhow!("--server is required"))?;
     if let Some(ca) = &args.connect.ca {
-        let bytes = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-        let certs = enroll_core::tls::parse_certificates(&bytes)?;
-        let pem = certs.iter().map(|d| pem_encode(d)).collect::<String>();
-        settings.ca_pem = Some(pem);
+        set_ca(&mut settings, ca)?;
     }
     if !args.connect.pin_spki.is_empty() {
         settings.spki_pins = args.connect.pin_spki.clone();
     }
     settings.insecure_loopback_http |= args.connect.insecure_loopback_http;
     settings.server = Some(enroll_core::agent::strip_go(&server));
-    std::fs::create_dir_all(dir)?;
-    save_settings(dir, &settings)?;
     let credential = credential(&args.credential, Some(&server))?
         .ok_or_else(|| anyhow!("give --token, --pin (with --user) or --user (password prompt)"))?;
+    crate::desktop::create_private_dir(dir)?;
     let agent = build_agent(global, dir, &settings, out)?;
+    let before = agent.status();
+    let kind = credential.kind();
+    agent.begin(&server, credential).await?;
+    save_settings(dir, &settings)?;
+    if let EnrollmentStatus::Discovered { server: old } = &before {
+        if Some(old.as_str()) != settings.server.as_deref().map(|s| s.trim_end_matches('/')) {
+            out.step(format!(
+                "Replacing the attempt with {old}, which the server never accepted."
+            ));
+        }
+    }
     out.step(format!(
         "Enrolling with {} using a {} …",
         settings.server.as_deref().unwrap_or_default(),
-        credential.kind()
+        kind
     ));
-    let status = with_progress(&agent, out, agent.enroll(&server, credential)).await;
+    let status = with_progress(&agent, out, agent.run()).await;
     let status = fail_with_status(status)?;
     out.result(format!("Enrolled: {}", describe(&status)), status_json(&status));
     Ok(())
@@ -210,15 +290,16 @@ async fn agent_command(global: &GlobalArgs, dir: &Path, cmd: &AgentCommand, out:
         AgentCommand::Status => {
             let agent = build_agent(global, dir, &settings, out)?;
             let status = agent.status();
-            out.result(describe(&status), status_json(&status));
+            out.result(describe_with_next(&status), status_json_with_next(&status));
         }
         AgentCommand::Checkin => {
             let agent = build_agent(global, dir, &settings, out)?;
             let outcome = agent.checkin(Default::default()).await?;
             let human = match outcome.applied {
                 Some(a) => format!(
-                    "Server asked to {a:?}: applied; local state is now {}",
-                    describe(&outcome.status)
+                    "Server asked to {}: applied; local state is now {}",
+                    format!("{a:?}").to_lowercase(),
+                    describe_with_next(&outcome.status)
                 ),
                 None => format!("Checked in: server state {:?}", outcome.device_state),
             };
@@ -239,8 +320,17 @@ async fn agent_command(global: &GlobalArgs, dir: &Path, cmd: &AgentCommand, out:
                 status_json(&status),
             );
         }
-        AgentCommand::Resume => {
+        AgentCommand::Resume(args) => {
+            let mut settings = settings;
+            if let Some(ca) = &args.ca {
+                set_ca(&mut settings, ca)?;
+            }
             let agent = build_agent(global, dir, &settings, out)?;
+            if let Some(server) = &args.server {
+                agent.retarget(server).await?;
+                settings.server = Some(enroll_core::agent::strip_go(server));
+            }
+            save_settings(dir, &settings)?;
             let status = with_progress(&agent, out, agent.run()).await;
             let status = fail_with_status(status)?;
             out.result(format!("Resumed: {}", describe(&status)), status_json(&status));

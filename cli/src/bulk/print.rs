@@ -4,14 +4,13 @@ use enroll_proto::{self as protocol, BulkProfileKind};
 
 /// An expiry time for humans (`never` for none).
 pub(crate) fn expiry(e: Option<i64>) -> String {
-    e.map(|e| format!("{e} (Unix time)"))
-        .unwrap_or_else(|| "never".into())
+    crate::out::date_or_never(e)
 }
 
 /// The table of bulk profiles.
 pub(crate) fn table(list: &[protocol::BulkProfileView]) -> String {
     let mut s = format!(
-        "{:<38} {:<28} {:<16} {:>8} {:<12} {:<24} {}\n",
+        "{:<38} {:<28} {:<16} {:>8} {:<20} {:<24} {}\n",
         "ID", "NAME", "TYPE", "DEVICES", "MODIFIED", "USER", "DESCRIPTION"
     );
     for p in list {
@@ -21,12 +20,12 @@ pub(crate) fn table(list: &[protocol::BulkProfileView]) -> String {
             (BulkProfileKind::SelfMaintained, _) => "self-maintained",
         };
         s.push_str(&format!(
-            "{:<38} {:<28} {:<16} {:>8} {:<12} {:<24} {}\n",
+            "{:<38} {:<28} {:<16} {:>8} {:<20} {:<24} {}\n",
             p.id,
             p.name,
             kind,
             p.device_count,
-            p.modified_at,
+            crate::out::date(p.modified_at),
             p.user.as_deref().unwrap_or("-"),
             p.description
         ));
@@ -83,7 +82,7 @@ pub(crate) fn describe(d: &protocol::BulkProfileDetail) -> String {
         p.device_count,
         d.enrolled_devices,
         d.pending_devices,
-        p.modified_at
+        crate::out::date(p.modified_at)
     );
     match &d.token {
         Some(t) => s.push_str(&format!(

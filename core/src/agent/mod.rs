@@ -15,6 +15,7 @@
 //! Transitions live in [`Agent::step`]; I/O helpers in [`crate::client`] and
 //! [`crate::profile`].
 
+mod start;
 pub mod state;
 
 use crate::client::{ClientConfig, ProtocolClient};
@@ -183,47 +184,6 @@ impl Agent {
         *current = next;
         self.status_tx.send_replace(current.status());
         Ok(())
-    }
-
-    /// Starts a new enrollment with `server` (a base URL or an invitation URL ending in `/go`).
-    ///
-    /// Allowed when nothing is in progress and the device is not active. Does no I/O besides
-    /// persisting; call [`Agent::run`] (or use [`Agent::enroll`]) to proceed.
-    pub async fn begin(&self, server: &str, credential: Credential) -> Result<EnrollmentStatus> {
-        let base = crate::client::validate_base_url(
-            &strip_go(server),
-            self.config.client.allow_insecure_loopback_http,
-        )?;
-        let mut st = self.state.lock().await;
-        if st.in_progress() {
-            return Err(Error::InvalidState(
-                "an enrollment is already in progress; resume or cancel it".into(),
-            ));
-        }
-        if matches!(*st, PersistedState::Active { .. }) {
-            return Err(Error::InvalidState(
-                "the device is already enrolled; use re-enroll".into(),
-            ));
-        }
-        if matches!(credential, Credential::Device { .. }) {
-            return Err(Error::InvalidState(
-                "device credentials are only used by re-enroll".into(),
-            ));
-        }
-        self.fresh_cancel_token();
-        let attempt = Attempt {
-            server: base.as_str().trim_end_matches('/').to_owned(),
-            key: new_key(),
-            started_at_ms: self.platform.clock.now_ms(),
-        };
-        self.transition(&mut st, PersistedState::Discovered { attempt, credential })?;
-        Ok(st.status())
-    }
-
-    /// Begins and runs an enrollment to the end.
-    pub async fn enroll(&self, server: &str, credential: Credential) -> Result<EnrollmentStatus> {
-        self.begin(server, credential).await?;
-        self.run().await
     }
 
     /// Runs transitions until the state settles (active, cancelled, expired, failed, …).
@@ -693,62 +653,6 @@ impl Agent {
             tracing::warn!(error = %err, "removing the profile failed");
         }
         self.transition(st, PersistedState::after_action(action, server.to_owned()))
-    }
-
-    /// Re-enrolls the device.
-    ///
-    /// - Active device, no credential: the device's own credential is used (iOS
-    ///   "Settings > Troubleshooting > Re-enroll"); the server keeps one active entry.
-    /// - After retire, wipe or reset (or with a credential): a normal enrollment; the server
-    ///   matches the device and archives (Android 10+) or reuses (Android 9 and earlier, Apple)
-    ///   its older entry.
-    pub async fn reenroll(
-        &self,
-        server: Option<&str>,
-        credential: Option<Credential>,
-    ) -> Result<EnrollmentStatus> {
-        {
-            let mut st = self.state.lock().await;
-            if st.in_progress() {
-                return Err(Error::InvalidState(
-                    "an enrollment is already in progress; resume or cancel it".into(),
-                ));
-            }
-            let remembered = st.server().map(str::to_owned);
-            let server = match (server, remembered) {
-                (Some(s), _) => crate::client::validate_base_url(
-                    &strip_go(s),
-                    self.config.client.allow_insecure_loopback_http,
-                )?
-                .as_str()
-                .trim_end_matches('/')
-                .to_owned(),
-                (None, Some(s)) => s,
-                (None, None) => {
-                    return Err(Error::InvalidState("no server known: give the server URL".into()))
-                }
-            };
-            let credential = match (credential, &*st) {
-                (Some(c), _) => c,
-                (None, PersistedState::Active { device, .. }) => Credential::Device {
-                    device_id: device.device_id.clone(),
-                    device_secret: device.device_secret.clone(),
-                },
-                (None, _) => {
-                    return Err(Error::InvalidState(
-                        "re-enrolling a device that is not active needs a credential".into(),
-                    ))
-                }
-            };
-            self.fresh_cancel_token();
-            let attempt = Attempt {
-                server,
-                key: new_key(),
-                started_at_ms: self.platform.clock.now_ms(),
-            };
-            self.transition(&mut st, PersistedState::Discovered { attempt, credential })?;
-        }
-        self.run().await
     }
 
     /// Forgets all local state and secrets (does not contact the server).

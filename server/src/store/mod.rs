@@ -46,7 +46,11 @@ pub fn configure(conn: &Connection) -> StoreResult<()> {
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies the schema.
+    ///
+    /// The file is private to the user (mode 0600, set when it is created and tightened when
+    /// an existing one is wider); SQLite gives its `-wal` and `-shm` files the same mode.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        make_private(path)?;
         let conn = Connection::open(path)?;
         configure(&conn)?;
         apply_schema(&conn)?;
@@ -63,6 +67,35 @@ impl Store {
     pub fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist; an existing file wider than 0600
+/// is narrowed.
+fn make_private(path: &Path) -> StoreResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let io = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+        match std::fs::metadata(path) {
+            Ok(meta) => {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(io)?;
+            }
+            Err(e) => return Err(io(e)),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -193,6 +193,33 @@ impl ServerConfig {
                     .into(),
             ));
         }
+        let pkg = &self.app_links.android_package;
+        if pkg.is_empty()
+            || pkg.len() > 255
+            || !pkg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+        {
+            return Err(ServerError::Config(
+                "app_links.android_package must be an Android package name (letters, digits, . and _)".into(),
+            ));
+        }
+        let links = [
+            ("app_links.play_store_url", Some(&self.app_links.play_store_url)),
+            ("app_links.app_store_url", Some(&self.app_links.app_store_url)),
+            (
+                "app_links.universal_link_base",
+                self.app_links.universal_link_base.as_ref(),
+            ),
+        ];
+        for (name, link) in links {
+            if let Some(link) = link {
+                let ok = url::Url::parse(link).is_ok_and(|u| u.scheme() == "https" && u.host().is_some());
+                if !ok {
+                    return Err(ServerError::Config(format!("{name} must be an https URL")));
+                }
+            }
+        }
         if let Some(u) = &self.public_url {
             let parsed =
                 url::Url::parse(u).map_err(|_| ServerError::Config("public_url is not a URL".into()))?;

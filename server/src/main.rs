@@ -3,7 +3,11 @@
 //! ```text
 //! enroll-server [--data-dir DIR] [--bind ADDR] [--hostname NAME]... [--public-url URL]
 //!               [--name NAME] [--profile-validity SECS] [--insecure-http]
+//!               [--android-package PKG] [--play-store-url URL] [--app-store-url URL]
+//!               [--universal-link-base URL]
 //! ```
+//!
+//! The last four set the phone apps the invitation page `/go` offers (`AppLinks`).
 //!
 //! The data directory defaults to `$ENROLL_DATA_DIR`, else `./.enroll-dev/server`. Logs go to
 //! stderr (`RUST_LOG` filters them, default `info`).
@@ -13,7 +17,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage: enroll-server [--data-dir DIR] [--bind ADDR] [--hostname NAME]... \
-[--public-url URL] [--name NAME] [--profile-validity SECS] [--insecure-http]";
+[--public-url URL] [--name NAME] [--profile-validity SECS] [--insecure-http] \
+[--android-package PKG] [--play-store-url URL] [--app-store-url URL] [--universal-link-base URL]";
 
 fn parse_args(args: &[String]) -> Result<ServerConfig, String> {
     let data_dir = std::env::var_os("ENROLL_DATA_DIR")
@@ -40,6 +45,12 @@ fn parse_args(args: &[String]) -> Result<ServerConfig, String> {
                 config.profile_validity = Duration::from_secs(secs);
             }
             "--insecure-http" => config.insecure_http = true,
+            "--android-package" => config.app_links.android_package = value("--android-package")?,
+            "--play-store-url" => config.app_links.play_store_url = value("--play-store-url")?,
+            "--app-store-url" => config.app_links.app_store_url = value("--app-store-url")?,
+            "--universal-link-base" => {
+                config.app_links.universal_link_base = Some(value("--universal-link-base")?)
+            }
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }

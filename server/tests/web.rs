@@ -970,3 +970,24 @@ async fn console_bulk_devices_configuration_token_and_kme_go_through_the_service
         .text()
         .contains("id=\"sync-status\""));
 }
+
+#[test]
+fn app_links_are_checked_at_start_up() {
+    let dir = common::temp_dir("links");
+    let bad = |tweak: &dyn Fn(&mut enroll_server::ServerConfig)| {
+        let mut c = enroll_server::ServerConfig::new(&dir);
+        tweak(&mut c);
+        enroll_server::App::open(&c, "https://localhost:8443").is_err()
+    };
+    assert!(bad(&|c| c.app_links.android_package = "com.x;S.evil=1".into()));
+    assert!(bad(
+        &|c| c.app_links.play_store_url = "http://play.example/app".into()
+    ));
+    assert!(bad(
+        &|c| c.app_links.universal_link_base = Some("javascript:alert(1)".into())
+    ));
+    assert!(!bad(
+        &|c| c.app_links.universal_link_base = Some("https://app.example.com".into())
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -71,10 +71,12 @@ function profileUuid(der) {
   return /<key>PayloadUUID<\/key>\s*<string>([^<]+)<\/string>/.exec(xml)[1];
 }
 
+// A short profile validity, so that the countdown reaches zero during the run.
+const PROFILE_SECS = 15;
 const data = fs.mkdtempSync(path.join(os.tmpdir(), "enroll-browser-"));
 const port = await freePort();
 const base = `https://localhost:${port}`;
-const server = spawn(serverBin, ["--data-dir", data, "--bind", `127.0.0.1:${port}`, "--public-url", base, "--name", "Acme"], {
+const server = spawn(serverBin, ["--data-dir", data, "--bind", `127.0.0.1:${port}`, "--public-url", base, "--name", "Acme", "--profile-validity", String(PROFILE_SECS)], {
   stdio: ["ignore", "pipe", "pipe"],
   env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
 });
@@ -313,6 +315,15 @@ try {
   check(dl.suggestedFilename() === "enroll.mobileconfig" && bytes[0] === 0x30 && bytes.length > 500, `portal: signed profile downloaded (${bytes.length} bytes)`);
   const mime = await u.evaluate(async () => (await fetch("/portal/profile/download")).headers.get("content-type"));
   check(mime === "application/x-apple-aspen-config", `portal: served as ${mime}`);
+  // Once the countdown reaches zero the page offers a fresh profile, which downloads again.
+  await u.waitForSelector("#expired", { state: "visible", timeout: (PROFILE_SECS + 10) * 1000 });
+  check(await u.isHidden("#download"), "portal: the expired profile's download is gone");
+  await shot(u, "portal-profile-expired");
+  await u.click("#fresh");
+  await u.waitForSelector("#download", { state: "visible" });
+  const [dl2] = await Promise.all([u.waitForEvent("download"), u.click("#download")]);
+  const bytes2 = await fs.promises.readFile(await dl2.path());
+  check(bytes2[0] === 0x30 && !bytes2.equals(bytes), "portal: a fresh profile downloads once the first expired");
   await u.goto(`${base}/portal/qr`);
   await u.waitForFunction(() => document.querySelector("#qr").complete);
   check(await u.evaluate(() => document.querySelector("#qr").naturalWidth > 100), "portal: the QR code for in-app enrollment is shown");

@@ -139,11 +139,17 @@ pub(super) async fn profile_page(State(core): State<AppState>, headers: HeaderMa
         )
     };
     let validity = core.profile_validity;
+    let span = match (l, validity >= 120) {
+        (Lang::En, true) => format!("{} minutes", validity / 60),
+        (Lang::Fr, true) => format!("{} minutes", validity / 60),
+        (Lang::En, false) => format!("{validity} seconds"),
+        (Lang::Fr, false) => format!("{validity} secondes"),
+    };
     let mut b = format!(
         "<p>{}</p>",
         esc(&match l {
-            Lang::En => format!("The profile is signed by this server and valid for {} minutes: install it as soon as it is downloaded.", validity / 60),
-            Lang::Fr => format!("Le profil est signé par ce serveur et valable {} minutes : installez-le dès son téléchargement.", validity / 60),
+            Lang::En => format!("The profile is signed by this server and valid for {span}: install it as soon as it is downloaded."),
+            Lang::Fr => format!("Le profil est signé par ce serveur et valable {span} : installez-le dès son téléchargement."),
         })
     );
     match expires_of(&s) {

@@ -4,8 +4,9 @@
 //!
 //! A sign-in replaces the anonymous session (new id: no session fixation); sign-out deletes
 //! it. Sessions do not survive a restart (signing in again is the way back). At most
-//! [`MAX_SESSIONS`] live at once: expired ones are swept first, then new anonymous sessions are
-//! refused.
+//! [`MAX_SESSIONS`] live at once: when full, expired ones are swept, then the least recently
+//! used session that has not signed in is dropped; only a table full of signed-in sessions
+//! refuses a new one (`unavailable`).
 
 use crate::crypto;
 use crate::error::ApiError;
@@ -115,6 +116,18 @@ impl Sessions {
             map.retain(|_, s| s.alive(now));
         }
         if map.len() >= MAX_SESSIONS {
+            // A flood of sign-in pages must not lock signed-in users out: the least recently
+            // used session that has not signed in makes room.
+            let oldest = map
+                .iter()
+                .filter(|(_, s)| s.kind == SessionKind::Anonymous)
+                .min_by_key(|(_, s)| s.seen_at)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                map.remove(&k);
+            }
+        }
+        if map.len() >= MAX_SESSIONS {
             return Err(ApiError::new(
                 ErrorCode::Unavailable,
                 "too many open sessions, retry in a few minutes",
@@ -204,6 +217,23 @@ mod tests {
         }
         assert!(s.get(&id, MAX_AGE).is_none());
         s.remove("nothing");
+    }
+
+    #[test]
+    fn a_full_table_drops_the_oldest_anonymous_session() {
+        let s = Sessions::default();
+        let (admin, _) = s.create(SessionKind::Admin, 600, 0).unwrap();
+        let (first, _) = s.create(SessionKind::Anonymous, 600, 1).unwrap();
+        for i in 2..MAX_SESSIONS {
+            s.create(SessionKind::Anonymous, 600, 2 + (i as i64 % 3)).unwrap();
+        }
+        let (newest, _) = s.create(SessionKind::Anonymous, 600, 10).unwrap();
+        assert!(
+            s.get(&first, 10).is_none(),
+            "the oldest anonymous session made room"
+        );
+        assert!(s.get(&admin, 10).is_some(), "a signed-in session is kept");
+        assert!(s.get(&newest, 10).is_some());
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct Described {
     pub message: String,
     /// Process exit code.
     pub exit: u8,
+    /// Tries left after a wrong PIN (the server's count), in the `--json` error as `attempts_left`.
+    pub attempts_left: Option<u32>,
 }
 
 fn described(code: &str, message: impl Into<String>, exit: u8) -> Described {
@@ -44,6 +46,7 @@ fn described(code: &str, message: impl Into<String>, exit: u8) -> Described {
         code: code.to_owned(),
         message: message.into(),
         exit,
+        attempts_left: None,
     }
 }
 
@@ -97,6 +100,7 @@ pub fn describe_core(e: &CoreError) -> Described {
                 code,
                 message,
                 exit: EXIT_REFUSED,
+                attempts_left: info.attempts_left,
             }
         }
         CoreError::UntrustedCertificate(_) => described(

@@ -404,7 +404,7 @@ fn imei(body: u64) -> String {
 /// which happened, and the profile holds all of the file or none of it, as the log says.
 #[cfg(unix)]
 #[test]
-fn ctrl_c_after_the_upload_says_the_import_goes_on_and_it_does() {
+fn ctrl_c_after_the_upload_says_what_the_server_does_and_its_log_agrees() {
     use std::io::Read as _;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");

@@ -18,6 +18,7 @@ need_apt=()
 { ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so >/dev/null 2>&1; } || need_apt+=(libclang-dev)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)  # only for the bulk-import benchmark
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # CMS interoperability tests
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)  # scripts/walkthrough.sh (README runs it too)
 # --- mobile bindings tests (bindings/tests/run-kotlin.sh, run-python.sh) ---
 command -v java >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)

@@ -13,6 +13,21 @@ pub const EXIT_UNREACHABLE: u8 = 3;
 /// Exit code: the server refused the request (credentials, state, limits).
 pub const EXIT_REFUSED: u8 = 4;
 
+/// Exit code: interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The user pressed Ctrl-C; the message says what became of the work on both sides.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// A failure as shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Described {
@@ -22,6 +37,8 @@ pub struct Described {
     pub message: String,
     /// Process exit code.
     pub exit: u8,
+    /// Tries left after a wrong PIN (the server's count), in the `--json` error as `attempts_left`.
+    pub attempts_left: Option<u32>,
 }
 
 fn described(code: &str, message: impl Into<String>, exit: u8) -> Described {
@@ -29,6 +46,7 @@ fn described(code: &str, message: impl Into<String>, exit: u8) -> Described {
         code: code.to_owned(),
         message: message.into(),
         exit,
+        attempts_left: None,
     }
 }
 
@@ -41,6 +59,9 @@ const RETRY_CA: &str =
 
 /// Describes a command's failure.
 pub fn describe(err: &anyhow::Error) -> Described {
+    if let Some(Interrupted(message)) = err.downcast_ref::<Interrupted>() {
+        return described("interrupted", message.clone(), EXIT_INTERRUPTED);
+    }
     match err.chain().find_map(|e| e.downcast_ref::<CoreError>()) {
         Some(core) => describe_core(core),
         None => described("failed", format!("{err:#}"), EXIT_FAILURE),
@@ -79,6 +100,7 @@ pub fn describe_core(e: &CoreError) -> Described {
                 code,
                 message,
                 exit: EXIT_REFUSED,
+                attempts_left: info.attempts_left,
             }
         }
         CoreError::UntrustedCertificate(_) => described(

@@ -142,7 +142,12 @@ pub(crate) async fn run(cmd: &KmeCommand, admin: &AdminClient, out: &Out) -> any
         KmeCommand::KmeUpload { file, .. } => {
             let (body, progress) = streamed_body(file, out.json).await?;
             eprintln!("Uploading {} to the Samsung KME uploads …", file.display());
-            let outcome = admin.upload_kme_csv(body).await?;
+            let outcome = crate::bulk::upload::interruptible(
+                admin.upload_kme_csv(body),
+                &progress,
+                "`enroll server bulk kme-pending`",
+            )
+            .await?;
             progress.done();
             report_outcome(outcome, out)?;
         }

@@ -79,9 +79,11 @@ fn main() -> std::process::ExitCode {
             // One JSON document per command: a command that printed its own (a rejected
             // upload's report) keeps it.
             if json && !enroll_cli::out::printed() {
-                enroll_cli::out::print_stdout(
-                    serde_json::json!({"error": {"code": d.code, "message": d.message}}),
-                );
+                let mut error = serde_json::json!({"code": d.code, "message": d.message});
+                if let Some(n) = d.attempts_left {
+                    error["attempts_left"] = serde_json::Value::from(n);
+                }
+                enroll_cli::out::print_stdout(serde_json::json!({ "error": error }));
             }
             eprintln!("error: {}", d.message);
             tracing::debug!(error = %format!("{e:#}"), "failure detail");

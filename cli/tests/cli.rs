@@ -99,6 +99,7 @@ fn enroll_status_checkin_and_retire_through_the_binary() {
     assert!(!ok);
     // The error document has a stable code, and the message the tries left (issue 14).
     assert_eq!(json["error"]["code"], "invalid_pin", "{json}");
+    assert_eq!(json["error"]["attempts_left"], 4, "{json}");
     let message = json["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("PIN") && message.contains("left"),

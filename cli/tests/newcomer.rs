@@ -24,12 +24,17 @@ impl Drop for Server {
 }
 
 fn start_server(data: &Path, bind: &str, extra: &[&str]) -> Server {
+    start_server_logging(data, bind, extra, Stdio::null())
+}
+
+fn start_server_logging(data: &Path, bind: &str, extra: &[&str], log: impl Into<Stdio>) -> Server {
     let mut child = Command::new(BIN)
         .args(["--json", "server", "run", "--bind", bind, "--data-dir"])
         .arg(data)
         .args(extra)
+        .env("ENROLL_LOG", "enroll_server=info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -242,7 +247,15 @@ fn provisioning_codes_warn_until_the_public_url_and_dpc_are_set() {
 
     // Text mode shows times as dates, JSON as Unix seconds.
     let text = Command::new(BIN)
-        .args(["server", "bulk", "show", "Depot", "--server", &server.url, "--data-dir"])
+        .args([
+            "server",
+            "bulk",
+            "show",
+            "Depot",
+            "--server",
+            &server.url,
+            "--data-dir",
+        ])
         .arg(&data)
         .output()
         .unwrap();
@@ -363,4 +376,145 @@ fn provisioning_codes_warn_until_the_public_url_and_dpc_are_set() {
         );
         assert_eq!(fetched.stdout, std::fs::read(&apk).unwrap());
     }
+}
+
+/// A valid IMEI (Luhn check digit) from a 14-digit body.
+fn imei(body: u64) -> String {
+    let digits: Vec<u32> = format!("{body:014}")
+        .chars()
+        .map(|c| c.to_digit(10).unwrap())
+        .collect();
+    let sum: u32 = digits
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                x / 10 + x % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body:014}{}", (10 - sum % 10) % 10)
+}
+
+/// Ctrl-C once the whole file is handed to the network, before the answer: the command exits 130
+/// with one JSON document saying what the server does and how to check; the server's log says
+/// which happened, and the profile holds all of the file or none of it, as the log says.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_after_the_upload_says_what_the_server_does_and_its_log_agrees() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let log_path = dir.path().join("server.log");
+    let server = start_server_logging(
+        &data,
+        "127.0.0.1:0",
+        &[],
+        std::fs::File::create(&log_path).unwrap(),
+    );
+    admin(&server, &data, &["user-add", "fleet@example.com"]);
+    let created = admin(
+        &server,
+        &data,
+        &["bulk", "create", "Big", "--user", "fleet@example.com"],
+    );
+    let id = created["profile"]["id"].as_str().unwrap().to_owned();
+    let rows = 150_000u64;
+    let mut csv = String::from("imei,department\n");
+    for i in 0..rows {
+        csv.push_str(&imei(35_000_000_000_000 + i));
+        csv.push_str(",Logistics\n");
+    }
+    let file = dir.path().join("big.csv");
+    std::fs::write(&file, csv).unwrap();
+
+    let mut child = Command::new(BIN)
+        .args(["--json", "server", "bulk", "upload", "Big"])
+        .arg(&file)
+        .args(["--server", &server.url, "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "upload ended early: {seen}"
+        );
+        seen.push_str(&line);
+        let sent_all = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|v| {
+                let p = &v["progress"];
+                Some(p["bytes_sent"].as_u64()? == p["bytes_total"].as_u64()?)
+            })
+            .unwrap_or(false);
+        if sent_all {
+            break;
+        }
+    }
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(130), "{stdout} {rest}");
+    let doc: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(doc["error"]["code"], "interrupted", "{doc}");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("finishes the import") && message.contains(&format!("enroll server bulk show {id}")),
+        "{message}"
+    );
+
+    // The server says which happened, and the profile agrees: the whole file or nothing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let imported = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        if log.contains("CSV imported") {
+            break true;
+        }
+        if log.contains("CSV upload interrupted") {
+            break false;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server said nothing: {}",
+            log.lines()
+                .filter(|l| !l.contains("/api/v1/admin/users"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let shown = admin(&server, &data, &["bulk", "show", &id]);
+    let expected = if imported { rows } else { 0 };
+    assert_eq!(
+        shown["profile"]["device_count"].as_u64(),
+        Some(expected),
+        "{shown}"
+    );
+    if !imported {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(!log.contains("CSV imported"), "{log}");
+    }
+    eprintln!(
+        "interrupted upload: the server {}",
+        if imported {
+            "imported the file"
+        } else {
+            "discarded the file"
+        }
+    );
 }

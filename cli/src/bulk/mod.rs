@@ -433,7 +433,13 @@ pub async fn run(cmd: &BulkCommand, out: &Out) -> anyhow::Result<()> {
             let id = profile_id(&admin, profile).await?;
             let (body, progress) = streamed_body(file, out.json).await?;
             eprintln!("Uploading {} …", file.display());
-            let outcome = admin.upload_bulk_csv(&id, body, *replace, delimiter).await?;
+            let check = format!("`enroll server bulk show {id}` (the device count)");
+            let outcome = upload::interruptible(
+                admin.upload_bulk_csv(&id, body, *replace, delimiter),
+                &progress,
+                &check,
+            )
+            .await?;
             progress.done();
             report_outcome(outcome, out)?;
         }

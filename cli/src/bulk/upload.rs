@@ -53,6 +53,41 @@ pub(crate) async fn streamed_body(
     Ok((enroll_core::client::Body::wrap_stream(stream), progress))
 }
 
+/// Runs the upload `fut`. On Ctrl-C, says what became of the file on both sides: sent in part,
+/// the server discards it (the import is all or nothing and starts only once the whole file is
+/// in); handed whole to the network, the server may have it all (then it finishes the import)
+/// or not (then it discards it), and `check` tells how to see which.
+pub(crate) async fn interruptible<T, E>(
+    fut: impl std::future::Future<Output = Result<T, E>>,
+    progress: &Progress,
+    check: &str,
+) -> anyhow::Result<T>
+where
+    anyhow::Error: From<E>,
+{
+    tokio::select! {
+        r = fut => Ok(r?),
+        _ = tokio::signal::ctrl_c() => {
+            let sent = progress.sent.load(Ordering::Relaxed);
+            let message = if sent < progress.total {
+                format!(
+                    "Interrupted after sending {sent} of {} bytes: the server never received the whole file, so it \
+                     discards what it got and nothing is imported. Upload the file again.",
+                    progress.total
+                )
+            } else {
+                format!(
+                    "Interrupted after the whole file was handed to the network, before the server's answer. The \
+                     server imports a file only once all of it has arrived, and then finishes the import (all of \
+                     it or nothing) even though this command no longer waits; a file cut short is discarded. See \
+                     which happened with {check} (the server's log says `CSV imported`, or `CSV upload interrupted`)."
+                )
+            };
+            Err(crate::errors::Interrupted(message).into())
+        }
+    }
+}
+
 /// Upload progress, printed at most every 250 ms.
 pub(crate) struct Progress {
     total: u64,

@@ -170,6 +170,8 @@ async fn import_bulk_csv(
             ))
         }
     };
+    // The import runs to its end even when the client goes away meanwhile (the blocking task is
+    // not cancelled); it logs `CSV imported` (`bulk::inventory`) either way.
     let report = blocking(core, move |s| {
         BulkService(s).import_bulk_csv(&id, &upload.path, replace, delimiter)
     })

@@ -133,13 +133,26 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
 /// A CSV request body spooled to a private file of the data directory (deleted on drop), at
 /// most [`MAX_CSV_UPLOAD_BYTES`]. Streamed: never held in memory. Only the CSV upload routes
 /// take it; every other route keeps the 64 KiB JSON limit.
+///
+/// A body that never arrives whole (the client went away, e.g. on Ctrl-C, or the body broke) is
+/// discarded and logged (`CSV upload interrupted`): nothing is imported, and the log says so.
 pub struct CsvUpload {
     /// The spooled file.
     pub(crate) path: std::path::PathBuf,
+    /// Bytes received so far.
+    received: u64,
+    /// The whole body arrived.
+    complete: bool,
 }
 
 impl Drop for CsvUpload {
     fn drop(&mut self) {
+        if !self.complete {
+            tracing::warn!(
+                bytes_received = self.received,
+                "CSV upload interrupted (the client went away or the body broke before its end): discarded, nothing imported"
+            );
+        }
         let _ = std::fs::remove_file(&self.path);
     }
 }
@@ -177,8 +190,10 @@ impl FromRequest<AppState> for CsvUpload {
         if declared.is_some_and(|n| n > MAX_CSV_UPLOAD_BYTES) {
             return Err(csv_too_large());
         }
-        let upload = CsvUpload {
+        let mut upload = CsvUpload {
             path: state.upload_dir.join(format!("{}.csv", uuid::Uuid::new_v4())),
+            received: 0,
+            complete: false,
         };
         let mut options = tokio::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -194,6 +209,7 @@ impl FromRequest<AppState> for CsvUpload {
             let frame = frame.map_err(|_| ApiError::bad_request("could not read the request body"))?;
             if let Ok(data) = frame.into_data() {
                 total += data.len() as u64;
+                upload.received = total;
                 if total > MAX_CSV_UPLOAD_BYTES {
                     return Err(csv_too_large());
                 }
@@ -201,6 +217,7 @@ impl FromRequest<AppState> for CsvUpload {
             }
         }
         file.flush().await.map_err(|e| ApiError::internal(&e))?;
+        upload.complete = true;
         Ok(upload)
     }
 }

@@ -25,8 +25,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// At most this many unread bytes are read and discarded after a refusal.
-pub(crate) const DRAIN_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// At most this many unread bytes are read and discarded after a refusal: twice the largest
+/// buffered route limit (the Apple command channel's 4 MiB), so that a body just over any
+/// route's limit is still read to its end and its 413 reaches the client instead of a broken
+/// pipe (seen under load with a 4 MiB + 1 report to `/mdm/server`).
+pub(crate) const DRAIN_MAX_BYTES: u64 = 8 * 1024 * 1024;
 /// At most this long is spent reading them.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 

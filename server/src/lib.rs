@@ -53,12 +53,12 @@ mod users;
 pub use clock::{ManualClock, ServerClock, SystemClock};
 pub use directory::{Directory, DirectoryError, SqliteDirectory};
 pub use error::ServerError;
-pub use http::serve::RunningServer;
+pub use http::serve::{RunningServer, ServerStats};
 
 use enroll_proto::secret::SecretString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default listening address.
@@ -93,6 +93,10 @@ pub struct ServerConfig {
     pub directory: Option<Arc<dyn Directory>>,
     /// The device policy controller named in bulk profiles' Android provisioning QR codes.
     pub dpc: qr::DpcSettings,
+    /// SQLite reader connections beside the one writer, default 4. `0` keeps every request on
+    /// the writer's connection and mutex (the mode before issue 13; the load benchmark's
+    /// "before").
+    pub store_readers: usize,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -109,6 +113,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("public_url", &self.public_url)
             .field("custom_directory", &self.directory.is_some())
             .field("dpc", &self.dpc)
+            .field("store_readers", &self.store_readers)
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +134,7 @@ impl ServerConfig {
             public_url: None,
             directory: None,
             dpc: qr::DpcSettings::default(),
+            store_readers: 4,
         }
     }
 
@@ -285,7 +291,7 @@ impl App {
             .to_string();
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let core = state::Shared {
-            store: Mutex::new(store),
+            store: store::Pool::new(store, &db_path, config.store_readers)?,
             directory,
             pki,
             secret,

@@ -49,8 +49,8 @@ pub struct FaultProxy {
 }
 
 /// The agent's request timeout in these tests, and how long a delayed request is held.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(800);
-const DELAY: Duration = Duration::from_millis(1200);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(2500);
+const DELAY: Duration = Duration::from_millis(3000);
 
 /// Reads one HTTP/1.1 request (head and `Content-Length` body). `None` on EOF or error.
 async fn read_request<S: AsyncReadExt + Unpin>(s: &mut S) -> Option<(String, Vec<u8>)> {
@@ -215,12 +215,21 @@ pub async fn fault_proxy(env: &Env, percent: u32, seed: u64) -> FaultProxy {
 /// How one enrollment went.
 pub struct Outcome {
     pub resumes: u32,
+    /// New enrollments started after a typed `enrollment_closed` (the server's profile budget
+    /// for the attempt used up by lost replies): not a resume, the user enrolls again.
+    pub restarts: u32,
     pub errors: Vec<String>,
 }
 
 /// Enrolls `device` through `url` with `cred`; on an error, resumes (`run()` on a new agent
 /// process, as after a restart) up to 20 times. Panics if it never reaches Active.
-pub async fn enroll_through_faults(device: &Device, env: &Env, url: &str, cred: Credential) -> Outcome {
+pub async fn enroll_through_faults(
+    device: &Device,
+    env: &Env,
+    url: &str,
+    cred: Credential,
+    fresh: impl Fn() -> Credential,
+) -> Outcome {
     let make = || {
         device.agent_with(trust_of(&env.server), |c| {
             c.client.request_timeout = REQUEST_TIMEOUT;
@@ -232,10 +241,23 @@ pub async fn enroll_through_faults(device: &Device, env: &Env, url: &str, cred: 
     let first = make().enroll(url, cred).await;
     let mut result = first;
     let mut resumes = 0;
+    let mut restarts = 0;
     loop {
         match result {
-            Ok(EnrollmentStatus::Active { .. }) => return Outcome { resumes, errors },
+            Ok(EnrollmentStatus::Active { .. }) => {
+                return Outcome {
+                    resumes,
+                    restarts,
+                    errors,
+                }
+            }
             Ok(other) => panic!("settled in {other:?} after {errors:?}"),
+            Err(e) if e.server_code() == Some(enroll_proto::ErrorCode::EnrollmentClosed) => {
+                errors.push(format!("{e:?}"));
+                assert!(restarts < 3, "restarted too often: {errors:?}");
+                restarts += 1;
+                result = make().enroll(url, fresh()).await;
+            }
             Err(e) => {
                 errors.push(format!("{e:?}"));
                 assert!(resumes < 20, "never reached active: {errors:?}");
@@ -282,19 +304,27 @@ pub async fn faulted_enrollments(n: usize, parallel: usize, seed: u64) {
     let mut set = tokio::task::JoinSet::new();
     for (device, url, cred) in jobs {
         let (env, sem) = (env.clone(), sem.clone());
+        let token_cred = token_cred.clone();
         set.spawn(async move {
             let _permit = sem.acquire().await.unwrap();
-            let outcome = enroll_through_faults(&device, &env, &url, cred).await;
+            // A restart re-enters the credential (tokens and passwords are reusable; a PIN
+            // user would need a new invitation: the restart uses the token of the same test).
+            let fresh = move || token_cred.clone();
+            let outcome = enroll_through_faults(&device, &env, &url, cred, fresh).await;
             (device, outcome)
         });
     }
     let mut devices = Vec::new();
     let mut resumed = 0;
+    let mut restarted = 0;
     let mut error_kinds: BTreeMap<String, usize> = BTreeMap::new();
     while let Some(r) = set.join_next().await {
         let (device, outcome) = r.unwrap();
         if outcome.resumes > 0 {
             resumed += 1;
+        }
+        if outcome.restarts > 0 {
+            restarted += 1;
         }
         for e in outcome.errors {
             let kind: String = e.split(['(', ' ', '{']).next().unwrap_or("?").to_owned();
@@ -319,7 +349,7 @@ pub async fn faulted_enrollments(n: usize, parallel: usize, seed: u64) {
     keys.dedup();
     let injected = proxy.injected.lock().unwrap().clone();
     eprintln!(
-        "faults: {n} enrollments, {} requests through the proxy, injected {injected:?}; {resumed} needed a resume; errors seen by the app: {error_kinds:?}",
+        "faults: {n} enrollments, {} requests through the proxy, injected {injected:?}; {resumed} needed a resume, {restarted} a new enrollment after enrollment_closed; errors seen by the app: {error_kinds:?}",
         proxy.requests.load(Ordering::SeqCst)
     );
     assert_eq!(before, keys.len(), "duplicate device records");
@@ -336,6 +366,44 @@ pub async fn faulted_enrollments(n: usize, parallel: usize, seed: u64) {
         );
     }
     assert!(injected.values().sum::<u64>() > 0, "no fault was injected");
+}
+
+/// Regression (found by the 1,000-enrollment run): every profile fetch issues a profile, so
+/// lost replies use up the enrollment's budget (10); the server then answered `rate_limited`,
+/// which the agent retries, and the agent looped on it for ever across resumes. Now the answer
+/// is `enrollment_closed` and the agent settles `failed` with that typed code.
+#[tokio::test]
+async fn lost_profile_replies_end_with_a_typed_error_not_a_retry_loop() {
+    let env = env_with(|c| c.insecure_http = true).await;
+    user(&env, "lost@example.com", None).await;
+    let cred = token(&env, "lost@example.com").await;
+    let proxy = proxy(env.server.local_addr()).await;
+    let device = Device::ios("UDID-LOST-PROFILES");
+    let agent = device.agent_with(trust_of(&env.server), |c| {
+        c.client.allow_insecure_loopback_http = true;
+        c.client.retry.base_delay = Duration::from_millis(1);
+    });
+    agent.begin(&proxy.url, cred).await.unwrap();
+    assert_eq!(agent.step().await.unwrap().name(), "authenticated");
+    proxy.lose_replies.store(true, Ordering::SeqCst);
+    let mut last = None;
+    for _ in 0..6 {
+        match agent.run().await {
+            Err(e) if e.server_code() == Some(enroll_proto::ErrorCode::EnrollmentClosed) => {
+                last = Some(e);
+                break;
+            }
+            Err(e) => assert!(e.is_transient(), "{e:?}"),
+            Ok(s) => panic!("{s:?}"),
+        }
+        // The budget is spent by lost replies; let the refusal itself through.
+        if proxy.lost.load(Ordering::SeqCst) >= 10 {
+            proxy.lose_replies.store(false, Ordering::SeqCst);
+        }
+    }
+    let err = last.expect("the agent stops on a typed enrollment_closed");
+    assert!(!err.is_transient());
+    assert_eq!(agent.status().name(), "failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,9 +60,13 @@ impl EnrollmentService<'_> {
                 return Err(Self::closed_error(&e));
             }
             if queries::issuance_count(c, &e.id)? >= MAX_PROFILE_ISSUANCES {
+                // Final for this enrollment, so not `rate_limited`: agents retry that code, and
+                // an agent whose profile replies were lost (each fetch issues a profile) looped
+                // on it for ever (issue 13, fault proxy). `enrollment_closed` ends the attempt
+                // with a typed error; a new enrollment starts afresh.
                 return Err(ApiError::new(
-                    ErrorCode::RateLimited,
-                    "too many profiles for this enrollment: start a new enrollment",
+                    ErrorCode::EnrollmentClosed,
+                    "too many profiles were issued for this enrollment: start a new enrollment",
                 ));
             }
             Ok(e)

@@ -82,30 +82,32 @@ pub fn describe_core(e: &CoreError) -> Described {
              server's CA certificate (`ca.pem` in the server's data directory), and `--server` must name that server.",
             EXIT_UNREACHABLE,
         ),
+        // The code stays `untrusted_certificate` (stable for scripts); the message names the
+        // defect.
         CoreError::CertificateExpired => described(
-            "certificate_expired",
+            "untrusted_certificate",
             "The server's certificate has expired. Ask the server's administrator to renew it.",
             EXIT_UNREACHABLE,
         ),
         CoreError::CertificateNotYetValid => described(
-            "certificate_not_yet_valid",
+            "untrusted_certificate",
             "The server's certificate is not valid yet. Check this computer's date and time, then try again.",
             EXIT_UNREACHABLE,
         ),
         CoreError::CertificateWrongHost => described(
-            "certificate_wrong_host",
+            "untrusted_certificate",
             "The server's certificate was issued for another name. Check `--server`: use the name the server's \
              certificate was made for.",
             EXIT_UNREACHABLE,
         ),
         CoreError::CertificateSelfSigned => described(
-            "certificate_self_signed",
+            "untrusted_certificate",
             "The server presents a self-signed certificate this computer does not trust. Give the server's CA \
              certificate with `--ca`.",
             EXIT_UNREACHABLE,
         ),
         CoreError::CertificateUnknownIssuer => described(
-            "certificate_unknown_issuer",
+            "untrusted_certificate",
             "The server's certificate is signed by a CA this computer does not trust. Check `--ca`: it must be \
              the server's CA certificate (`ca.pem` in the server's data directory).",
             EXIT_UNREACHABLE,

@@ -269,9 +269,15 @@ impl From<enroll_core::Error> for EnrollError {
                 },
             },
             E::Network(_) | E::Timeout => Self::Offline { detail },
-            E::UntrustedCertificate(_) | E::PinMismatch | E::InsecureUrl(_) => {
-                Self::UntrustedServer { detail }
-            }
+            E::UntrustedCertificate(_)
+            | E::PinMismatch
+            | E::InsecureUrl(_)
+            | E::CertificateExpired
+            | E::CertificateNotYetValid
+            | E::CertificateWrongHost
+            | E::CertificateSelfSigned
+            | E::CertificateUnknownIssuer
+            | E::TlsVersionRefused => Self::UntrustedServer { detail },
             E::InvalidUrl(_) | E::Credential(_) | E::Tls(_) => Self::InvalidInput { detail },
             E::ResponseTooLarge { .. }
             | E::ContentType { .. }

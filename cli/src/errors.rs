@@ -112,6 +112,42 @@ pub fn describe_core(e: &CoreError) -> Described {
             ),
             EXIT_UNREACHABLE,
         ),
+        // The code stays `untrusted_certificate` (stable for scripts); the message names the
+        // defect.
+        CoreError::CertificateExpired => described(
+            "untrusted_certificate",
+            "The server's certificate has expired. Ask the server's administrator to renew it.",
+            EXIT_UNREACHABLE,
+        ),
+        CoreError::CertificateNotYetValid => described(
+            "untrusted_certificate",
+            "The server's certificate is not valid yet. Check this computer's date and time, then try again.",
+            EXIT_UNREACHABLE,
+        ),
+        CoreError::CertificateWrongHost => described(
+            "untrusted_certificate",
+            "The server's certificate was issued for another name. Check `--server`: use the name the server's \
+             certificate was made for.",
+            EXIT_UNREACHABLE,
+        ),
+        CoreError::CertificateSelfSigned => described(
+            "untrusted_certificate",
+            "The server presents a self-signed certificate this computer does not trust. Give the server's CA \
+             certificate with `--ca`.",
+            EXIT_UNREACHABLE,
+        ),
+        CoreError::CertificateUnknownIssuer => described(
+            "untrusted_certificate",
+            "The server's certificate is signed by a CA this computer does not trust. Check `--ca`: it must be \
+             the server's CA certificate (`ca.pem` in the server's data directory).",
+            EXIT_UNREACHABLE,
+        ),
+        CoreError::TlsVersionRefused => described(
+            "tls_version_refused",
+            "The server only speaks TLS versions older than 1.2, which are refused. Ask the server's \
+             administrator to enable TLS 1.2 or 1.3.",
+            EXIT_UNREACHABLE,
+        ),
         CoreError::PinMismatch => described(
             "pin_mismatch",
             "The server's key does not match the pinned key: this is not the expected server. Check `--server`.",

@@ -745,7 +745,22 @@ fn classify_rustls(err: &rustls::Error) -> Error {
         {
             Error::PinMismatch
         }
+        rustls::Error::InvalidCertificate(C::Other(other))
+            if other.0.downcast_ref::<tls::SelfSignedError>().is_some() =>
+        {
+            Error::CertificateSelfSigned
+        }
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => Error::CertificateExpired,
+        rustls::Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            Error::CertificateNotYetValid
+        }
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            Error::CertificateWrongHost
+        }
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => Error::CertificateUnknownIssuer,
         rustls::Error::InvalidCertificate(c) => Error::UntrustedCertificate(format!("{c:?}")),
+        rustls::Error::PeerIncompatible(rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13)
+        | rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion) => Error::TlsVersionRefused,
         other => Error::Network(format!("TLS: {other}")),
     }
 }
@@ -775,7 +790,30 @@ fn classify_reqwest(err: reqwest::Error) -> Error {
     }
     if let Some(pos) = joined.find("invalid peer certificate: ") {
         let detail = &joined[pos + "invalid peer certificate: ".len()..];
+        // rustls' `CertificateError` as text: its Display for the variants with context, its
+        // Debug name for the others (and for our marker errors inside `Other`).
+        let starts = |p: &str| detail.starts_with(p);
+        if detail.contains("SelfSignedError") || detail.contains(&tls::SelfSignedError.to_string()) {
+            return Error::CertificateSelfSigned;
+        }
+        if starts("certificate expired") || starts("Expired") {
+            return Error::CertificateExpired;
+        }
+        if starts("certificate not valid yet") || starts("NotValidYet") {
+            return Error::CertificateNotYetValid;
+        }
+        if starts("certificate not valid for name") || starts("NotValidForName") {
+            return Error::CertificateWrongHost;
+        }
+        if starts("UnknownIssuer") {
+            return Error::CertificateUnknownIssuer;
+        }
         return Error::UntrustedCertificate(detail.chars().take(120).collect());
+    }
+    if joined.contains("peer is incompatible: ServerDoesNotSupportTls12Or13")
+        || joined.contains("received fatal alert: ProtocolVersion")
+    {
+        return Error::TlsVersionRefused;
     }
     if err.is_timeout() {
         return Error::Timeout;

@@ -35,6 +35,24 @@ pub enum Error {
     /// The server key does not match the configured SPKI pin.
     #[error("the server public key does not match the pinned key")]
     PinMismatch,
+    /// The server certificate's validity period has ended.
+    #[error("the server certificate has expired")]
+    CertificateExpired,
+    /// The server certificate's validity period has not begun (or the device clock is behind).
+    #[error("the server certificate is not valid yet: check the device's date and time")]
+    CertificateNotYetValid,
+    /// The server certificate names another host.
+    #[error("the server certificate was issued for another host name")]
+    CertificateWrongHost,
+    /// The server certificate is self-signed and not one of the trusted certificates.
+    #[error("the server certificate is self-signed and not trusted")]
+    CertificateSelfSigned,
+    /// The server certificate chains to no trusted certificate authority.
+    #[error("the server certificate was issued by a certificate authority that is not trusted")]
+    CertificateUnknownIssuer,
+    /// The server offers only TLS versions below 1.2.
+    #[error("the server only speaks TLS versions below 1.2, which are refused")]
+    TlsVersionRefused,
     /// Connection refused, reset, DNS failure.
     #[error("cannot reach the server: {0}")]
     Network(String),
@@ -165,7 +183,15 @@ impl Error {
             Error::Network(_) | Error::Timeout => {
                 "The enrollment server cannot be reached. Check the network connection and try again."
             }
-            Error::UntrustedCertificate(_) | Error::PinMismatch | Error::InsecureUrl(_) => {
+            Error::UntrustedCertificate(_)
+            | Error::PinMismatch
+            | Error::InsecureUrl(_)
+            | Error::CertificateExpired
+            | Error::CertificateNotYetValid
+            | Error::CertificateWrongHost
+            | Error::CertificateSelfSigned
+            | Error::CertificateUnknownIssuer
+            | Error::TlsVersionRefused => {
                 "The enrollment server could not be verified, so the connection was stopped. Contact your IT administrator."
             }
             Error::InvalidUrl(_) => "The enrollment server address is not valid. Check it and try again.",

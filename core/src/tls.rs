@@ -83,6 +83,25 @@ impl std::fmt::Display for PinMismatchError {
 
 impl std::error::Error for PinMismatchError {}
 
+/// Marker error put inside rustls' `CertificateError::Other` when an untrusted server
+/// certificate is self-signed (its issuer is its subject), so the client can report a precise
+/// [`crate::Error::CertificateSelfSigned`] instead of an unknown issuer.
+#[derive(Debug)]
+pub struct SelfSignedError;
+
+impl std::fmt::Display for SelfSignedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("server certificate is self-signed")
+    }
+}
+
+impl std::error::Error for SelfSignedError {}
+
+/// Whether a DER certificate names itself as its issuer.
+fn is_self_signed(der: &[u8]) -> bool {
+    crate::asn1::Certificate::parse(der).is_ok_and(|c| c.issuer == c.subject)
+}
+
 /// Which servers the client trusts.
 #[derive(Debug, Clone, Default)]
 pub struct TrustConfig {
@@ -150,9 +169,22 @@ impl ServerCertVerifier for PinningVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verified =
-            self.inner
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        let verified = self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .map_err(|e| match e {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+                    if is_self_signed(end_entity.as_ref()) =>
+                {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                        Arc::new(SelfSignedError),
+                    )))
+                }
+                other => other,
+            })?;
+        if self.pins.is_empty() {
+            return Ok(verified);
+        }
         let pin = SpkiPin::of_certificate(end_entity.as_ref())
             .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
         if self.pins.iter().any(|p| crate::secret::ct_eq(&p.0, &pin.0)) {
@@ -311,17 +343,15 @@ pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TlsErr
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    let config = if trust.spki_pins.is_empty() {
-        builder.with_webpki_verifier(inner).with_no_client_auth()
-    } else {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinningVerifier {
-                inner,
-                pins: trust.spki_pins.clone(),
-            }))
-            .with_no_client_auth()
-    };
+    // The web PKI verifier, wrapped to name a self-signed certificate and to check the pins
+    // (when there are any) after it.
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinningVerifier {
+            inner,
+            pins: trust.spki_pins.clone(),
+        }))
+        .with_no_client_auth();
     Ok(config)
 }
 

@@ -61,13 +61,13 @@ mod web;
 pub use clock::{ManualClock, ServerClock, SystemClock};
 pub use directory::{Directory, DirectoryError, SqliteDirectory};
 pub use error::ServerError;
-pub use http::serve::RunningServer;
+pub use http::serve::{RunningServer, ServerStats};
 pub use web::AppLinks;
 
 use enroll_proto::secret::SecretString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default listening address.
@@ -109,6 +109,10 @@ pub struct ServerConfig {
     /// A DPC package (APK) to serve at [`qr::DPC_PACKAGE_PATH`] (at most
     /// [`MAX_DPC_PACKAGE_BYTES`]); its SHA-256 becomes the payloads' package checksum.
     pub dpc_package: Option<PathBuf>,
+    /// SQLite reader connections beside the one writer, default 4. `0` keeps every request on
+    /// the writer's connection and mutex (the mode before issue 13; the load benchmark's
+    /// "before").
+    pub store_readers: usize,
 }
 
 /// Largest DPC package the server serves (read into memory at start).
@@ -131,6 +135,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("pusher", &self.pusher.as_ref().map_or("none", |p| p.name()))
             .field("app_links", &self.app_links)
             .field("dpc_package", &self.dpc_package)
+            .field("store_readers", &self.store_readers)
             .finish_non_exhaustive()
     }
 }
@@ -154,6 +159,7 @@ impl ServerConfig {
             pusher: None,
             app_links: AppLinks::default(),
             dpc_package: None,
+            store_readers: 4,
         }
     }
 
@@ -407,7 +413,7 @@ impl App {
             None => None,
         };
         let core = state::Shared {
-            store: Mutex::new(store),
+            store: store::Pool::new(store, &db_path, config.store_readers)?,
             directory,
             pki,
             secret,

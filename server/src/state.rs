@@ -1,5 +1,6 @@
 //! The state every domain service works on, built once by [`crate::App::open`]: the store
-//! behind its mutex, the PKI, the directory, the clock, the server secret and the settings.
+//! (one writer behind a mutex, readers on a pool), the PKI, the directory, the clock, the server
+//! secret and the settings.
 //!
 //! Domain services (`EnrollmentService`, `DeviceService`, `UserService`, `BulkService`,
 //! `KmeService`) are small borrowing wrappers over one [`Shared`] made by [`domain_service!`]:
@@ -11,14 +12,14 @@ use crate::crypto;
 use crate::directory::Directory;
 use crate::error::ApiError;
 use crate::pki::Pki;
-use crate::store::Store;
+use crate::store::{Pool, ReadConn, Store};
 use enroll_proto::secret::SecretString;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 
 /// The server's state shared by all requests.
 pub(crate) struct Shared {
-    /// The database.
-    pub store: Mutex<Store>,
+    /// The database: one writer, readers on a pool.
+    pub store: Pool,
     /// The directory checking "network credentials".
     pub directory: Arc<dyn Directory>,
     /// CA, TLS identity, profile signer.
@@ -66,8 +67,16 @@ impl Shared {
     /// The store, locked (one writer at a time).
     pub fn lock(&self) -> Result<MutexGuard<'_, Store>, ApiError> {
         self.store
-            .lock()
-            .map_err(|_| ApiError::internal(&"store lock poisoned"))
+            .writer()
+            .ok_or_else(|| ApiError::internal(&"store lock poisoned"))
+    }
+
+    /// A connection for reads only (a pooled reader; the writer when the pool has none). A
+    /// rule that then writes checks again inside its write transaction.
+    pub fn read(&self) -> Result<ReadConn<'_>, ApiError> {
+        self.store
+            .reader()
+            .ok_or_else(|| ApiError::internal(&"store lock poisoned"))
     }
 
     /// Checks the admin bearer token in constant time.

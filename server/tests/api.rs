@@ -565,9 +565,13 @@ async fn profile_issuance_and_limits() {
     for _ in 2..10 {
         assert_eq!(h.profile(eid, secret).await.status, StatusCode::OK);
     }
+    // Final for this enrollment: not `rate_limited`, which agents retry (they looped on it).
     let r = h.profile(eid, secret).await;
-    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(r.code(), "rate_limited");
+    assert_eq!(r.code(), "enrollment_closed", "{}", r.text());
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("start a new enrollment"));
 
     let pending = h
         .admin(Method::GET, "/api/v1/admin/enrollments/pending", None)

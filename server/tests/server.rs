@@ -338,6 +338,55 @@ async fn credential_guessing_is_rate_limited_per_account_and_source() {
     assert!(r.headers.contains_key("retry-after"));
 }
 
+/// Token guessing (tokens name no account) is limited per source: 30 wrong tokens, then even
+/// a valid token from that source is refused until the window ends; a valid token's success
+/// does not reset the source's count (else one good token would let guessing go on forever).
+#[tokio::test]
+async fn token_guessing_is_rate_limited_per_source() {
+    let h = Harness::new();
+    h.create_user("tok@example.com", None, false).await;
+    let good = h.token("tok@example.com", Some(30), false).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dev = |i: usize| device("ios", "17.4", &format!("udid-tok-{i}"));
+    for i in 0..30 {
+        if i == 15 {
+            let r = h
+                .enroll(
+                    &h.key(),
+                    &serde_json::json!({"credential": token(&good), "device": dev(1000)}),
+                )
+                .await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+        let guess = format!("enr_{:0>40}", i);
+        let r = h
+            .enroll(
+                &h.key(),
+                &serde_json::json!({"credential": token(&guess), "device": dev(i)}),
+            )
+            .await;
+        assert_eq!(r.code(), "invalid_token", "{i}: {}", r.text());
+    }
+    let r = h
+        .enroll(
+            &h.key(),
+            &serde_json::json!({"credential": token(&good), "device": dev(2000)}),
+        )
+        .await;
+    assert_eq!(r.code(), "rate_limited", "{}", r.text());
+    let secs = r.json()["error"]["retry_after_secs"].as_u64().unwrap();
+    h.clock.advance(secs as i64);
+    let r = h
+        .enroll(
+            &h.key(),
+            &serde_json::json!({"credential": token(&good), "device": dev(2000)}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
+}
+
 /// The HTTP/2 root cause of issue 13, frame by frame: a refused request whose body the server
 /// did not read must end without a `RST_STREAM` (curl 7.88 drops the reply when one reaches it
 /// during its upload; reqwest tolerates `NO_ERROR`, so the test above alone would not see it).

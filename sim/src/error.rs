@@ -98,7 +98,14 @@ impl SimError {
                 let what = match source {
                     enroll_core::Error::Timeout => "timeout",
                     enroll_core::Error::ResponseTooLarge { .. } => "too-large",
-                    enroll_core::Error::UntrustedCertificate(_) | enroll_core::Error::PinMismatch => "tls",
+                    enroll_core::Error::UntrustedCertificate(_)
+                    | enroll_core::Error::PinMismatch
+                    | enroll_core::Error::CertificateExpired
+                    | enroll_core::Error::CertificateNotYetValid
+                    | enroll_core::Error::CertificateWrongHost
+                    | enroll_core::Error::CertificateSelfSigned
+                    | enroll_core::Error::CertificateUnknownIssuer
+                    | enroll_core::Error::TlsVersionRefused => "tls",
                     _ => "network",
                 };
                 format!("{}/{what}", step.as_str())

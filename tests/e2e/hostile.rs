@@ -254,7 +254,7 @@ async fn untrusted_certificates_and_pin_mismatches_are_refused() {
     let device = Device::ios("UDID-TLS-1");
     let agent = device.agent_with(TrustConfig::with_ca(other.ca_pem().as_bytes()).unwrap(), |_| {});
     let err = agent.enroll(&env.server.base_url(), cred()).await.unwrap_err();
-    assert!(matches!(err, Error::UntrustedCertificate(_)), "{err}");
+    assert!(matches!(err, Error::CertificateUnknownIssuer), "{err}");
 
     let mut trust = trust_of(&env.server);
     trust.spki_pins = vec![SpkiPin([9u8; 32])];

@@ -7,8 +7,10 @@
 
 mod bulk;
 mod crash;
+mod faults;
 mod flows;
 mod foreign_profile;
 mod hostile;
 mod profile_cms;
 mod support;
+mod tls_matrix;

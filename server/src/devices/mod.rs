@@ -60,8 +60,8 @@ fn action_event(a: DeviceAction) -> &'static str {
 impl DeviceService<'_> {
     /// `GET /admin/devices` (archived entries only when asked).
     pub fn list_devices(&self, include_archived: bool) -> Result<Vec<DeviceView>, ApiError> {
-        let store = self.lock()?;
-        let c = store.conn();
+        let store = self.read()?;
+        let c: &rusqlite::Connection = &store;
         queries::list_devices(c, include_archived)?
             .iter()
             .map(|d| Ok(queries::device_view(c, d)?))
@@ -70,8 +70,8 @@ impl DeviceService<'_> {
 
     /// `GET /admin/devices/{id}`: the record, its history and its archived entries.
     pub fn device_detail(&self, id: &str) -> Result<DeviceDetail, ApiError> {
-        let store = self.lock()?;
-        let c = store.conn();
+        let store = self.read()?;
+        let c: &rusqlite::Connection = &store;
         let not_found = || ApiError::new(ErrorCode::DeviceNotFound, "no such device");
         if !id_ok(id) {
             return Err(not_found());
@@ -138,7 +138,7 @@ impl DeviceService<'_> {
 
     /// `GET /admin/enrollments/pending`: enrollments started and never confirmed.
     pub fn pending_installs(&self) -> Result<Vec<PendingInstall>, ApiError> {
-        Ok(queries::pending_installs(self.lock()?.conn())?
+        Ok(queries::pending_installs(&*self.read()?)?
             .into_iter()
             .map(|p| PendingInstall {
                 enrollment_id: p.enrollment_id,

@@ -24,7 +24,7 @@ impl EnrollmentService<'_> {
     /// Checks a password outside the store lock (argon2 or a directory bind are slow).
     pub(super) fn verify_password(&self, email: &str, password: &SecretString) -> Result<UserRow, ApiError> {
         let invalid = || ApiError::new(ErrorCode::InvalidCredentials, "invalid username or password");
-        let user = users::user_by_email(self.lock()?.conn(), email)?;
+        let user = users::user_by_email(&*self.read()?, email)?;
         let Some(user) = user else {
             let _ = crypto::argon2_verify(password.expose().as_bytes(), crypto::dummy_hash());
             return Err(invalid());

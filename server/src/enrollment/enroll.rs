@@ -70,7 +70,7 @@ impl EnrollmentService<'_> {
         validate_descriptor(&req.device)?;
         validate_credential(&req.credential)?;
         let fingerprint = self.fingerprint("enroll", None, req)?;
-        if let Some(resp) = self.check_replay(self.lock()?.conn(), key, &fingerprint)? {
+        if let Some(resp) = self.check_replay(&*self.read()?, key, &fingerprint)? {
             return Ok((resp, false));
         }
         let pre_verified = match &req.credential {

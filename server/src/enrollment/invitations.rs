@@ -18,7 +18,7 @@ impl EnrollmentService<'_> {
         if email.chars().count() > MAX_EMAIL_CHARS {
             return Err(ApiError::not_found("no such user"));
         }
-        let user = users::user_by_email(self.lock()?.conn(), email)?
+        let user = users::user_by_email(&*self.read()?, email)?
             .ok_or_else(|| ApiError::not_found("no such user"))?;
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("user", &user.email)
@@ -65,7 +65,7 @@ impl EnrollmentService<'_> {
         if email.chars().count() > 254 {
             return Err(ApiError::not_found("no such user"));
         }
-        let user = users::user_by_email(self.lock()?.conn(), email)?
+        let user = users::user_by_email(&*self.read()?, email)?
             .ok_or_else(|| ApiError::not_found("no such user"))?;
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("user", &user.email)

@@ -48,22 +48,31 @@ impl EnrollmentService<'_> {
     }
 
     /// `GET /enrollments/{id}/profile`: a newly signed profile and its expiry.
+    ///
+    /// The checks run on a reader, the profile is built and signed with no connection held,
+    /// and only the issuance record is written (the checks again, inside the write
+    /// transaction: the enrollment may have been closed meanwhile). Signing under the writer's
+    /// lock serialised every request behind it (issue 13, load benchmark).
     pub fn issue_profile(&self, id: &str, bearer: Option<&str>) -> Result<(Vec<u8>, i64), ApiError> {
+        let check = |c: &Connection| -> Result<EnrollmentRow, ApiError> {
+            let e = self.auth_enrollment(c, id, bearer)?;
+            if e.closed_at.is_some() || e.confirmed_at.is_some() {
+                return Err(Self::closed_error(&e));
+            }
+            if queries::issuance_count(c, &e.id)? >= MAX_PROFILE_ISSUANCES {
+                // Final for this enrollment, so not `rate_limited`: agents retry that code, and
+                // an agent whose profile replies were lost (each fetch issues a profile) looped
+                // on it for ever (issue 13, fault proxy). `enrollment_closed` ends the attempt
+                // with a typed error; a new enrollment starts afresh.
+                return Err(ApiError::new(
+                    ErrorCode::EnrollmentClosed,
+                    "too many profiles were issued for this enrollment: start a new enrollment",
+                ));
+            }
+            Ok(e)
+        };
         let now = self.now();
-        let mut store = self.lock()?;
-        let tx = store
-            .conn_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let e = self.auth_enrollment(&tx, id, bearer)?;
-        if e.closed_at.is_some() || e.confirmed_at.is_some() {
-            return Err(Self::closed_error(&e));
-        }
-        if queries::issuance_count(&tx, &e.id)? >= MAX_PROFILE_ISSUANCES {
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                "too many profiles for this enrollment: start a new enrollment",
-            ));
-        }
+        let e = check(&*self.read()?)?;
         let challenge = crypto::random_b64(24)?;
         let expires_at = now.saturating_add(self.profile_validity);
         let params = ProfileParams {
@@ -83,6 +92,11 @@ impl EnrollmentService<'_> {
             .pki
             .signer()
             .sign_at(&plist, u64::try_from(now).unwrap_or(0))?;
+        let mut store = self.lock()?;
+        let tx = store
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let e = check(&tx)?;
         queries::insert_issuance(
             &tx,
             &params.payload_uuid,

@@ -8,6 +8,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -27,6 +28,23 @@ pub struct RunningServer {
     base_url: String,
     shutdown_tx: watch::Sender<bool>,
     task: JoinHandle<()>,
+    counters: Arc<Counters>,
+}
+
+/// What the listener counted since it started (benchmarks count round trips with it).
+#[derive(Debug, Default)]
+struct Counters {
+    connections: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// A snapshot of the listener's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// TCP connections accepted (each one TLS handshake unless `insecure_http`).
+    pub connections: u64,
+    /// HTTP requests received (each one round trip), every route and status.
+    pub requests: u64,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -73,6 +91,14 @@ impl RunningServer {
         &self.app
     }
 
+    /// Connections and requests counted since start.
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            connections: self.counters.connections.load(Ordering::Relaxed),
+            requests: self.counters.requests.load(Ordering::Relaxed),
+        }
+    }
+
     /// Stops accepting, lets open connections finish (5 s at most) and returns.
     pub async fn shutdown(self) {
         let _ = self.shutdown_tx.send(true);
@@ -108,7 +134,14 @@ pub(crate) async fn start(config: ServerConfig) -> Result<RunningServer, ServerE
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let router = app.router();
-    let task = tokio::spawn(serve_loop(listener, acceptor, router, shutdown_rx));
+    let counters = Arc::new(Counters::default());
+    let task = tokio::spawn(serve_loop(
+        listener,
+        acceptor,
+        router,
+        shutdown_rx,
+        counters.clone(),
+    ));
     tracing::info!(%local_addr, %base_url, "enrollment server listening");
     Ok(RunningServer {
         app,
@@ -116,6 +149,7 @@ pub(crate) async fn start(config: ServerConfig) -> Result<RunningServer, ServerE
         base_url,
         shutdown_tx,
         task,
+        counters,
     })
 }
 
@@ -124,6 +158,7 @@ async fn serve_loop(
     acceptor: Option<TlsAcceptor>,
     router: axum::Router,
     mut shutdown_rx: watch::Receiver<bool>,
+    counters: Arc<Counters>,
 ) {
     let graceful = GracefulShutdown::new();
     loop {
@@ -138,10 +173,13 @@ async fn serve_loop(
             },
             _ = shutdown_rx.changed() => break,
         };
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+        let per_request = counters.clone();
         // The peer address for the handlers (rate limits per source address).
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
             router.clone(),
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                per_request.requests.fetch_add(1, Ordering::Relaxed);
                 req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                 req
             },

@@ -4,7 +4,8 @@
 //! `&Connection`, so they work the same on a connection and inside a transaction
 //! (`rusqlite::Transaction` derefs to `Connection`). Nothing here knows about HTTP.
 //!
-//! `crate::store` holds what several domains share: the connection ([`Store`]), the schema and
+//! `crate::store` holds what several domains share: the connections ([`Store`], the writer, and
+//! [`Pool`], the writer with its readers: `pool.rs`), the schema and
 //! its migrations ([`schema`]), the `meta` key-value table, the enrollment token rows
 //! (`tokens.rs`: user tokens and bulk-profile tokens) and the enrollment rows (`enrollments.rs`:
 //! written by the enrollment flow, closed by device actions). Each domain keeps its own queries
@@ -16,10 +17,12 @@
 //! (they are HMACs derived from the server secret).
 
 mod enrollments;
+mod pool;
 pub mod schema;
 mod tokens;
 
 pub use enrollments::*;
+pub use pool::{Pool, ReadConn};
 pub use schema::{apply_schema, BULK_INDEXES, SCHEMA_VERSION};
 pub use tokens::*;
 

@@ -48,7 +48,7 @@ impl UserService<'_> {
             }
             Ok(())
         };
-        exists(self.lock()?.conn())?;
+        exists(&*self.read()?)?;
         let password_hash = match (&req.password, req.directory) {
             (Some(p), false) => Some(crypto::argon2_hash(p.expose().as_bytes())?),
             _ => None,
@@ -87,7 +87,7 @@ impl UserService<'_> {
 
     /// `GET /admin/users`.
     pub fn list_users(&self) -> Result<Vec<UserView>, ApiError> {
-        Ok(queries::list_users(self.lock()?.conn())?
+        Ok(queries::list_users(&*self.read()?)?
             .iter()
             .map(UserRow::view)
             .collect())

@@ -1,8 +1,14 @@
-//! Benchmark (not a test): simulated Apple devices into real NanoMDM + micromdm/scep.
+//! Benchmark (not a test): simulated Apple devices into real NanoMDM + micromdm/scep, and into
+//! the reference server of this repository, in the same run.
 //!
-//! Needs the peers: `scripts/peers.sh start`, then
-//! `cargo bench -p enroll-sim --bench apple` (settings: `BENCH_DEVICES=100,1000`,
-//! `BENCH_CONCURRENCY=64`, `BENCH_IDLE_ROUNDS=5`).
+//! The peers part needs `scripts/peers.sh start` (skipped with a message otherwise); the
+//! reference server part starts the server in this process (TLS on loopback, a temporary data
+//! directory): `cargo bench -p enroll-sim --bench apple` (settings: `BENCH_DEVICES=100,1000`,
+//! `BENCH_CONCURRENCY=64`, `BENCH_IDLE_ROUNDS=5`, `BENCH_TARGETS=peers,reference`).
+//!
+//! Against the reference server each device also enrolls through the agent protocol
+//! (`POST /enrollments`, the signed profile download) inside the timed part, and the commands
+//! are queued through its admin API; its CPU is counted with the simulator's (one process).
 //!
 //! For each fleet size it prints, as mdmb measures: enrollments/s with each device generating
 //! its own RSA-2048 key inside the timed part, p50/p99 per step, then idle check-ins/s (every
@@ -181,6 +187,194 @@ where
     (elapsed, devices)
 }
 
+/// The reference server in this process, with a user and a never-expiring enrollment token.
+struct Reference {
+    server: enroll_server::RunningServer,
+    transport: Arc<Transport>,
+    source: Arc<enroll_sim::server::ServerProfiles>,
+}
+
+async fn admin_call(
+    r: &Reference,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let auth = format!("Bearer {}", r.server.admin_token().expose());
+    let reply = r
+        .transport
+        .request(
+            Step::Command,
+            method,
+            &format!("{}{path}", r.server.base_url()),
+            None,
+            &[
+                ("authorization", auth.as_str()),
+                ("content-type", "application/json"),
+            ],
+            body.map(|b| b.to_string().into_bytes()),
+            64 << 20,
+        )
+        .await
+        .unwrap();
+    assert!(
+        reply.status < 300,
+        "{path}: {} {}",
+        reply.status,
+        String::from_utf8_lossy(&reply.body)
+    );
+    serde_json::from_slice(&reply.body).unwrap()
+}
+
+impl Reference {
+    async fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("enroll-bench-{}", uuid::Uuid::new_v4()));
+        let mut config = enroll_server::ServerConfig::new(&dir);
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        let server = enroll_server::start(config).await.unwrap();
+        let trust = enroll_core::tls::TrustConfig::with_ca(server.ca_cert_pem().as_bytes()).unwrap();
+        let transport = Transport::new(HttpConfig {
+            trust: trust.clone(),
+            ..HttpConfig::default()
+        });
+        let client = enroll_core::client::ProtocolClient::new(
+            &server.base_url(),
+            enroll_core::client::ClientConfig {
+                trust,
+                ..Default::default()
+            },
+            Arc::new(enroll_core::platform::SystemClock),
+        )
+        .unwrap();
+        let mut r = Self {
+            server,
+            transport,
+            source: Arc::new(enroll_sim::server::ServerProfiles::new(
+                client.clone(),
+                enroll_proto::CredentialWire::Token {
+                    token: enroll_proto::secret::SecretString::new(""),
+                },
+                ApplePlatform::Ios,
+            )),
+        };
+        admin_call(
+            &r,
+            Method::POST,
+            "/api/v1/admin/users",
+            Some(serde_json::json!({"email": "bench@example.com", "display_name": "Bench"})),
+        )
+        .await;
+        let tok = admin_call(
+            &r,
+            Method::POST,
+            "/api/v1/admin/tokens",
+            Some(serde_json::json!({"user": "bench@example.com", "never_expires": true})),
+        )
+        .await;
+        r.source = Arc::new(enroll_sim::server::ServerProfiles::new(
+            client,
+            enroll_proto::CredentialWire::Token {
+                token: enroll_proto::secret::SecretString::new(tok["token"].as_str().unwrap()),
+            },
+            ApplePlatform::Ios,
+        ));
+        r
+    }
+
+    /// Queues a DeviceInformation for every device through the admin API.
+    async fn enqueue_all(&self, devices: &[SimulatedDevice]) {
+        let list = admin_call(self, Method::GET, "/api/v1/admin/devices", None).await;
+        let by_udid: HashMap<String, String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["device"]["hardware_id"].as_str().unwrap_or("").to_owned(),
+                    d["id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        for d in devices {
+            let id = &by_udid[&d.state.identity.udid];
+            admin_call(
+                self,
+                Method::POST,
+                &format!("/api/v1/admin/devices/{id}/commands"),
+                Some(serde_json::json!({"request_type": "DeviceInformation",
+                    "queries": ["UDID", "SerialNumber", "OSVersion", "Model"]})),
+            )
+            .await;
+        }
+    }
+}
+
+/// One fleet against the reference server: enrollments, idle check-ins, command round trips.
+async fn bench_reference(n: usize, concurrency: usize, idle_rounds: usize) {
+    let r = Reference::start().await;
+    let config = FleetConfig {
+        devices: n,
+        concurrency,
+        platform: ApplePlatform::Ios,
+        trusted_profile_cas: vec![r.server.ca_cert_der()],
+    };
+    println!("== reference server, N={n}, concurrency {concurrency}");
+    let cpu = cpu_secs("self");
+    let (report, devices) = enroll_fleet(
+        &config,
+        r.transport.clone(),
+        r.source.clone(),
+        Arc::new(|_: Progress| {}),
+    )
+    .await;
+    println!(
+        "  enrollments: {} ok, {:?} failed, {:.2} s, {:.2} enrollments/s",
+        devices.len(),
+        report.failed,
+        report.elapsed_secs,
+        report.enrollments_per_sec
+    );
+    print_steps(&report.steps);
+    let per = |start: f64, n: usize, what: &str| {
+        println!(
+            "  CPU per {what}: simulator + server {:.1} ms",
+            (cpu_secs("self") - start) * 1000.0 / n.max(1) as f64
+        );
+    };
+    per(cpu, devices.len(), "enrollment");
+    let enrolled = devices.len();
+    let cpu = cpu_secs("self");
+    let (elapsed, devices) = over_devices(devices, concurrency, move |d| async move {
+        for _ in 0..idle_rounds {
+            assert!(!d.idle_once().await.unwrap());
+        }
+        d
+    })
+    .await;
+    let idles = enrolled * idle_rounds;
+    println!(
+        "  idle check-ins: {idles} in {:.2} s, {:.0}/s",
+        elapsed.as_secs_f64(),
+        idles as f64 / elapsed.as_secs_f64()
+    );
+    per(cpu, idles, "idle check-in");
+    r.enqueue_all(&devices).await;
+    let cpu = cpu_secs("self");
+    let (elapsed, devices) = over_devices(devices, concurrency, |mut d| async move {
+        assert_eq!(d.poll().await.unwrap().commands, 1);
+        d
+    })
+    .await;
+    println!(
+        "  command round trips (Idle → DeviceInformation → Acknowledged → empty): {} in {:.2} s, {:.0}/s",
+        devices.len(),
+        elapsed.as_secs_f64(),
+        devices.len() as f64 / elapsed.as_secs_f64()
+    );
+    per(cpu, devices.len(), "command round trip");
+    r.server.shutdown().await;
+}
+
 async fn bench(peers: &HashMap<String, String>, n: usize, concurrency: usize, idle_rounds: usize) {
     let transport = Transport::new(HttpConfig {
         allow_insecure_loopback_http: true,
@@ -201,7 +395,7 @@ async fn bench(peers: &HashMap<String, String>, n: usize, concurrency: usize, id
         platform: ApplePlatform::Ios,
         trusted_profile_cas: Vec::new(),
     };
-    println!("== N={n}, concurrency {concurrency}");
+    println!("== NanoMDM + scepserver, N={n}, concurrency {concurrency}");
     let cpu = Cpu::start(peers);
     let (report, devices) = enroll_fleet(
         &config,
@@ -256,15 +450,20 @@ async fn bench(peers: &HashMap<String, String>, n: usize, concurrency: usize, id
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken from the command line.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/peers/peers.env");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("the Apple peers are not running: start them with scripts/peers.sh start");
-        return;
+    let targets = std::env::var("BENCH_TARGETS").unwrap_or_else(|_| "peers,reference".into());
+    let peers: Option<HashMap<String, String>> = match std::fs::read_to_string(&path) {
+        Ok(text) if targets.contains("peers") => Some(
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ),
+        Ok(_) => None,
+        Err(_) => {
+            eprintln!("the Apple peers are not running (scripts/peers.sh start): NanoMDM + scep skipped");
+            None
+        }
     };
-    let peers: HashMap<String, String> = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
     let sizes: Vec<usize> = std::env::var("BENCH_DEVICES")
         .unwrap_or_else(|_| "100,1000".into())
         .split(',')
@@ -283,6 +482,11 @@ fn main() {
         .build()
         .unwrap();
     for n in sizes {
-        runtime.block_on(bench(&peers, n, concurrency, idle_rounds));
+        if let Some(peers) = &peers {
+            runtime.block_on(bench(peers, n, concurrency, idle_rounds));
+        }
+        if targets.contains("reference") {
+            runtime.block_on(bench_reference(n, concurrency, idle_rounds));
+        }
     }
 }

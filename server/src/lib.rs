@@ -49,6 +49,7 @@ mod ratelimit;
 mod state;
 pub mod store;
 mod users;
+mod windows;
 
 pub use clock::{ManualClock, ServerClock, SystemClock};
 pub use directory::{Directory, DirectoryError, SqliteDirectory};
@@ -193,6 +194,7 @@ fn routes() -> Vec<http::Route> {
     all.extend(bulk::table());
     all.extend(kme::table());
     all.extend(apple::table());
+    all.extend(windows::table());
     all
 }
 

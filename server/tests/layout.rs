@@ -11,7 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The domains: each a folder with its rules, store queries and routes.
-const DOMAINS: [&str; 6] = ["enrollment", "devices", "users", "bulk", "kme", "apple"];
+const DOMAINS: [&str; 7] = [
+    "enrollment",
+    "devices",
+    "users",
+    "bulk",
+    "kme",
+    "apple",
+    "windows",
+];
 /// Longest source file, tests excepted.
 const MAX_LINES: usize = 800;
 
@@ -184,6 +192,24 @@ fn no_module_imports_apple() {
     for (module, deps) in &module_graph() {
         assert!(!deps.contains("apple"), "{module} imports apple");
     }
+}
+
+#[test]
+fn windows_imports_only_users_and_devices_and_nobody_imports_windows() {
+    // Windows MDM (issue 12) sits on top like Apple: it reads users and devices, nothing else
+    // of the domains, and no module uses it.
+    let graph = module_graph();
+    for (module, deps) in &graph {
+        assert!(!deps.contains("windows"), "{module} imports windows");
+    }
+    let domains: Vec<&String> = graph["windows"]
+        .iter()
+        .filter(|d| DOMAINS.contains(&d.as_str()))
+        .collect();
+    assert!(
+        domains.iter().all(|d| *d == "users" || *d == "devices"),
+        "windows imports the domain(s) {domains:?}"
+    );
 }
 
 #[test]

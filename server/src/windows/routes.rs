@@ -84,12 +84,7 @@ fn soap_reply(status: StatusCode, body: String) -> Response {
 type SoapOp = fn(&WindowsService<'_>, &str) -> Result<(String, Option<String>), SoapFault>;
 
 /// Runs a SOAP operation; a refusal becomes an MS-MDE2 fault envelope.
-async fn soap_op(
-    core: AppState,
-    body: Bytes,
-    reply_action: &'static str,
-    op: SoapOp,
-) -> Response {
+async fn soap_op(core: AppState, body: Bytes, reply_action: &'static str, op: SoapOp) -> Response {
     let text = match std::str::from_utf8(&body) {
         Ok(t) => t.to_owned(),
         Err(_) => {

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod main_helpers;
+mod peers;
 mod seed002;
 
 use enroll_wmdm::mde2::{self, DiscoverRequest, DiscoverResponse};

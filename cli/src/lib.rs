@@ -33,3 +33,4 @@ pub mod out;
 pub mod scan;
 pub mod server;
 pub mod simulate;
+pub mod windows;

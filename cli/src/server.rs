@@ -113,6 +113,9 @@ pub enum ServerCommand {
     /// Bulk enrollment (CSV profiles, QR codes, tokens) and Samsung KME.
     #[command(subcommand)]
     Bulk(bulk::BulkCommand),
+    /// Windows MDM: provisioning packages (seed 001), Assign to user, the Entra tenant (seed 002).
+    #[command(subcommand)]
+    Windows(crate::windows::WindowsCommand),
 }
 
 /// `enroll server run`: where the server keeps its data and how it listens.
@@ -315,6 +318,7 @@ pub async fn run(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
             out.result(human, serde_json::to_value(&p)?);
         }
         ServerCommand::Bulk(cmd) => bulk::run(cmd, out).await?,
+        ServerCommand::Windows(cmd) => crate::windows::run(cmd, out).await?,
     }
     Ok(())
 }

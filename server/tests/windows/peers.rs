@@ -11,7 +11,6 @@ use base64::Engine as _;
 use enroll_wmdm::mde2::EnrollRequest;
 use enroll_wmdm::provdoc::ParsedProvisioningDoc;
 use enroll_wmdm::soap::{self, Envelope};
-use enroll_wsim::Credential;
 use std::process::Command;
 
 fn have(tool: &str, probe: &[&str]) -> bool {

@@ -1,0 +1,261 @@
+//! `enroll server windows …`: Windows MDM on a running server.
+//!
+//! - `package USER`: writes the Windows Configuration Designer project (`customizations.xml`,
+//!   seed 001) for a `windows-bulkenroll…` user, with the secret read from stdin, and prints the
+//!   `icd.exe` command that builds the `.ppkg` on a Windows PC; refused for other users.
+//! - `devices`, `assign ID --user EMAIL`, `command ID VERB URI [DATA]`.
+//! - `entra connect|user|bulk-token|sync|devices`: the simulated Entra tenant (seed 002).
+
+use crate::agent::credential::read_password;
+use crate::conn::{client, AdminConn};
+use crate::out::Out;
+use anyhow::Context as _;
+use clap::Subcommand;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// `enroll server windows …`.
+#[derive(Subcommand)]
+pub enum WindowsCommand {
+    /// Write customizations.xml for a windows-bulkenroll user (secret from stdin).
+    Package {
+        /// How to reach the server.
+        #[command(flatten)]
+        conn: AdminConn,
+        /// The windows-bulkenroll… user.
+        user: String,
+        /// Directory to write customizations.xml into.
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+        /// DiscoveryServiceFullUrl (default: the server's public URL).
+        #[arg(long)]
+        discovery_url: Option<String>,
+    },
+    /// List Windows devices (platform, owner, bulk owner, enrollment kind).
+    Devices {
+        /// How to reach the server.
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+    /// Assign a bulk-enrolled device to a real user.
+    Assign {
+        /// How to reach the server.
+        #[command(flatten)]
+        conn: AdminConn,
+        /// Device id.
+        id: String,
+        /// The real user's e-mail.
+        #[arg(long)]
+        user: String,
+    },
+    /// Queue an OMA-DM command (Get, Replace, Add, Delete, Exec).
+    Command {
+        /// How to reach the server.
+        #[command(flatten)]
+        conn: AdminConn,
+        /// Device id.
+        id: String,
+        /// Verb.
+        verb: String,
+        /// CSP node (./Device/…).
+        uri: String,
+        /// Data.
+        data: Option<String>,
+    },
+    /// The simulated Entra tenant (seed 002).
+    #[command(subcommand)]
+    Entra(EntraCommand),
+}
+
+/// `enroll server windows entra …`.
+#[derive(Subcommand)]
+pub enum EntraCommand {
+    /// Connect a tenant (its domain becomes Federated at discovery).
+    Connect {
+        /// How to reach the server.
+        #[command(flatten)]
+        conn: AdminConn,
+        /// Domain, e.g. contoso.onmicrosoft.com.
+        domain: String,
+    },
+    /// Add a tenant user or set its MFA.
+    User {
+        /// How to reach the server.
+        #[command(flatten)]
+        conn: AdminConn,
+        /// UPN.
+        upn: String,
+        /// Multi-factor authentication on.
+        #[arg(long)]
+        mfa: bool,
+    },
+    /// Get a bulk token (creates the package_<guid> user).
+    BulkToken {
+        /// How to reach the server.
+        #[command(flatten)]
+        conn: AdminConn,
+        /// The requesting Entra administrator.
+        #[arg(long)]
+        admin: String,
+        /// Lifetime, days (1..=180).
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// Sync the tenant's users to the server.
+    Sync {
+        /// How to reach the server.
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+    /// List the tenant's device objects.
+    Devices {
+        /// How to reach the server.
+        #[command(flatten)]
+        conn: AdminConn,
+    },
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// Runs a Windows command.
+pub async fn run(cmd: &WindowsCommand, out: &Out) -> anyhow::Result<()> {
+    match cmd {
+        WindowsCommand::Package {
+            conn,
+            user,
+            out_dir,
+            discovery_url,
+        } => {
+            if !user
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+                .starts_with("windows-bulkenroll")
+            {
+                anyhow::bail!(
+                    "{user} cannot enroll devices in bulk: the user name must start with windows-bulkenroll (seed 001); create such a user with `enroll server user-add`"
+                );
+            }
+            let secret = read_password("Secret (the user's password): ", true)?;
+            let v = client(conn)?
+                .windows_post(
+                    "/api/v1/admin/windows/packages",
+                    &json!({ "user": user, "secret": secret, "discovery_url": discovery_url }),
+                )
+                .await?;
+            let path = out_dir.join("customizations.xml");
+            let xml = v["customizations_xml"]
+                .as_str()
+                .context("the server sent no customizations.xml")?;
+            std::fs::write(&path, xml).with_context(|| format!("writing {}", path.display()))?;
+            let build = v["build_command"].as_str().unwrap_or_default();
+            out.result(
+                format!(
+                    "Wrote {} (it holds the secret: keep it private).\nOn a Windows PC with the Windows ADK's Configuration Designer, build the package with:\n  {build}",
+                    path.display()
+                ),
+                json!({ "file": path, "user": v["user"], "build_command": build }),
+            );
+        }
+        WindowsCommand::Devices { conn } => {
+            let v = client(conn)?.windows_get("/api/v1/admin/windows/devices").await?;
+            let mut human = format!(
+                "{:<38} {:<8} {:<8} {:<30} {}\n",
+                "ID", "PLATFORM", "STATE", "USER", "BULK OWNER"
+            );
+            for d in v.as_array().into_iter().flatten() {
+                human.push_str(&format!(
+                    "{:<38} {:<8} {:<8} {:<30} {}\n",
+                    d["id"].as_str().unwrap_or(""),
+                    d["platform"].as_str().unwrap_or(""),
+                    d["state"].as_str().unwrap_or(""),
+                    d["user"].as_str().unwrap_or("-"),
+                    d["bulk_owner"].as_str().unwrap_or("-")
+                ));
+            }
+            out.result(human.trim_end(), v);
+        }
+        WindowsCommand::Assign { conn, id, user } => {
+            let v = client(conn)?
+                .windows_post(
+                    &format!("/api/v1/admin/windows/devices/{id}/assign"),
+                    &json!({ "user": user }),
+                )
+                .await?;
+            out.result(
+                format!("Assigned {id} to {user}; {user} must change their password at the first sign-in."),
+                v,
+            );
+        }
+        WindowsCommand::Command {
+            conn,
+            id,
+            verb,
+            uri,
+            data,
+        } => {
+            let v = client(conn)?
+                .windows_post(
+                    &format!("/api/v1/admin/windows/devices/{id}/commands"),
+                    &json!({ "verb": verb, "uri": uri, "data": data }),
+                )
+                .await?;
+            out.result(
+                format!("Queued {verb} {uri} for {id} (sent at its next OMA-DM session)"),
+                v,
+            );
+        }
+        WindowsCommand::Entra(e) => {
+            let (v, human) = match e {
+                EntraCommand::Connect { conn, domain } => {
+                    let v = client(conn)?
+                        .windows_post("/api/v1/admin/windows/entra/tenant", &json!({ "domain": domain }))
+                        .await?;
+                    (v, format!("Connected the simulated Entra tenant {domain}"))
+                }
+                EntraCommand::User { conn, upn, mfa } => {
+                    let v = client(conn)?
+                        .windows_post(
+                            "/api/v1/admin/windows/entra/users",
+                            &json!({ "upn": upn, "mfa": mfa }),
+                        )
+                        .await?;
+                    (v, format!("{upn}: MFA {}", if *mfa { "on" } else { "off" }))
+                }
+                EntraCommand::BulkToken { conn, admin, days } => {
+                    let v = client(conn)?
+                        .windows_post(
+                            "/api/v1/admin/windows/entra/bulk-token",
+                            &json!({ "admin_upn": admin, "expires_in_days": days }),
+                        )
+                        .await?;
+                    let h = format!(
+                        "Bulk token for {} (keep it private):\n{}",
+                        v["package_upn"].as_str().unwrap_or(""),
+                        v["token"].as_str().unwrap_or("")
+                    );
+                    (v, h)
+                }
+                EntraCommand::Sync { conn } => {
+                    let v = client(conn)?
+                        .windows_post("/api/v1/admin/windows/entra/sync", &json!({}))
+                        .await?;
+                    let h = format!("Synced: {}", pretty(&v["created"]));
+                    (v, h)
+                }
+                EntraCommand::Devices { conn } => {
+                    let v = client(conn)?
+                        .windows_get("/api/v1/admin/windows/entra/devices")
+                        .await?;
+                    let h = pretty(&v);
+                    (v, h)
+                }
+            };
+            out.result(human, v);
+        }
+    }
+    Ok(())
+}

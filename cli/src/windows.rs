@@ -5,6 +5,9 @@
 //!   `icd.exe` command that builds the `.ppkg` on a Windows PC; refused for other users.
 //! - `devices`, `assign ID --user EMAIL`, `command ID VERB URI [DATA]`.
 //! - `entra connect|user|bulk-token|sync|devices`: the simulated Entra tenant (seed 002).
+//!
+//! [`simulate`] is `enroll simulate --platform windows`: N PCs of the Windows device mode
+//! (`enroll-wsim`) enroll with one package.
 
 use crate::agent::credential::read_password;
 use crate::conn::{client, AdminConn};
@@ -256,6 +259,73 @@ pub async fn run(cmd: &WindowsCommand, out: &Out) -> anyhow::Result<()> {
             };
             out.result(human, v);
         }
+    }
+    Ok(())
+}
+
+/// `enroll simulate --platform windows`: `devices` PCs enroll with one customizations.xml,
+/// `concurrency` at a time; prints how many became active and the enrollments/s.
+pub async fn simulate(
+    package: &std::path::Path,
+    ca: Option<&std::path::Path>,
+    devices: usize,
+    concurrency: usize,
+    out: &Out,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(package).with_context(|| format!("reading {}", package.display()))?;
+    let custom = enroll_wmdm::customizations::Customizations::parse(&text)
+        .with_context(|| format!("{} is not a customizations.xml", package.display()))?;
+    let trust = match ca {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            enroll_core::tls::TrustConfig::with_ca(&bytes)
+                .context("the --ca file holds no certificate")?
+                .ca_certificates
+        }
+        None => anyhow::bail!("--ca is required: the server's CA certificate (PEM or DER)"),
+    };
+    out.step(format!(
+        "simulating {devices} Windows PC(s) with {}, {} at a time",
+        custom.enrollment.upn,
+        concurrency.min(devices)
+    ));
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..devices {
+        let (sem, custom, trust) = (sem.clone(), custom.clone(), trust.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire().await.ok()?;
+            let info = enroll_wsim::DeviceInfo::random();
+            let tree = enroll_wsim::MemoryTree::for_device(&info);
+            let config = enroll_wsim::Config {
+                trust,
+                state_file: None,
+                sessions: 1,
+            };
+            let mut d =
+                enroll_wsim::WindowsDevice::new(info, enroll_wsim::Credential::Package(custom), config, tree)
+                    .ok()?;
+            Some(d.run(&|_| {}).await.map_err(|e| e.to_string()))
+        }));
+    }
+    let (mut ok, mut failures) = (0usize, std::collections::BTreeMap::<String, usize>::new());
+    for t in tasks {
+        match t.await {
+            Ok(Some(Ok(()))) => ok += 1,
+            Ok(Some(Err(e))) => *failures.entry(e).or_default() += 1,
+            _ => *failures.entry("task failed".into()).or_default() += 1,
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rate = ok as f64 / secs.max(1e-9);
+    let human = format!(
+        "{ok}/{devices} Windows PCs enrolled and finished their first OMA-DM session in {secs:.2} s ({rate:.1} enrollments/s){}",
+        failures.iter().map(|(e, n)| format!("\n  {n} failed: {e}")).collect::<String>()
+    );
+    out.result(human, json!({ "platform": "windows", "devices": devices, "active": ok, "failed": failures, "seconds": secs, "enrollments_per_sec": rate }));
+    if ok != devices {
+        anyhow::bail!("{} of {devices} PCs did not enroll", devices - ok);
     }
     Ok(())
 }

@@ -8,7 +8,8 @@
 #          (tests/browser, `npm ci` from its lockfile)
 #   Maven  JNA, JUnit, hamcrest-core into .tools/jars (`mvn dependency:copy`, sha256-checked)
 #   pip    pytest, pillow (for bindings/tests/run-python.sh, which builds and installs the wheel
-#          into its own venv)
+#          into its own venv); zeep (the independent SOAP client of server/tests/windows/peers.rs)
+#   apt    libxml2-utils (xmllint) and curl for the same Windows checks
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
@@ -18,7 +19,8 @@ need_apt=()
 { ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so >/dev/null 2>&1; } || need_apt+=(libclang-dev)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)  # only for the bulk-import benchmark
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # CMS interoperability tests
-command -v curl >/dev/null 2>&1 || need_apt+=(curl)  # scripts/walkthrough.sh (README runs it too)
+command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)  # Windows checks (customizations.xml)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)  # scripts/walkthrough.sh, Windows checks (OMA-DM with the client certificate)
 # --- mobile bindings tests (bindings/tests/run-kotlin.sh, run-python.sh) ---
 command -v java >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
@@ -32,6 +34,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
+
+# zeep for the Windows checks (server/tests/windows/peers.rs), into the user's python3.
+python3 -c 'import zeep' >/dev/null 2>&1 || { echo "setup: installing zeep (pip)"; python3 -m pip install -q zeep==4.3.3; }
 
 if [ ! -x .tools/kotlin/node_modules/kotlin-compiler/bin/kotlinc ]; then
   echo "setup: installing kotlin-compiler 2.4.20 (npm) into .tools/kotlin"

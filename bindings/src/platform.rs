@@ -140,6 +140,8 @@ pub enum DevicePlatform {
     Macos,
     /// Linux desktop.
     Linux,
+    /// Windows PC.
+    Windows,
 }
 
 impl From<DevicePlatform> for protocol::Platform {
@@ -149,6 +151,7 @@ impl From<DevicePlatform> for protocol::Platform {
             DevicePlatform::Ios => Self::Ios,
             DevicePlatform::Macos => Self::Macos,
             DevicePlatform::Linux => Self::Linux,
+            DevicePlatform::Windows => Self::Windows,
         }
     }
 }
@@ -160,6 +163,7 @@ impl From<protocol::Platform> for DevicePlatform {
             protocol::Platform::Ios => Self::Ios,
             protocol::Platform::Macos => Self::Macos,
             protocol::Platform::Linux => Self::Linux,
+            protocol::Platform::Windows => Self::Windows,
         }
     }
 }

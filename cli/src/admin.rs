@@ -68,6 +68,16 @@ impl AdminClient {
             .await
     }
 
+    /// `GET` of a Windows admin route (JSON as the server sends it).
+    pub async fn windows_get(&self, path: &str) -> Result<serde_json::Value> {
+        self.get(path).await
+    }
+
+    /// `POST` of a Windows admin route.
+    pub async fn windows_post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+        self.post(path, body).await
+    }
+
     /// Creates a user.
     pub async fn create_user(&self, request: &protocol::CreateUserRequest) -> Result<protocol::UserView> {
         self.post(routes::ADMIN_USERS, request).await

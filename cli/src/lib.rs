@@ -35,3 +35,4 @@ pub mod out;
 pub mod scan;
 pub mod server;
 pub mod simulate;
+pub mod windows;

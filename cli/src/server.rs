@@ -116,6 +116,9 @@ pub enum ServerCommand {
     /// Apple MDM commands of a device (queue, list, DeviceInformation).
     #[command(subcommand)]
     Mdm(crate::mdm::MdmCommand),
+    /// Windows MDM: provisioning packages (seed 001), Assign to user, the Entra tenant (seed 002).
+    #[command(subcommand)]
+    Windows(crate::windows::WindowsCommand),
 }
 
 /// `enroll server run`: where the server keeps its data and how it listens.
@@ -338,6 +341,7 @@ pub async fn run(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
         }
         ServerCommand::Bulk(cmd) => bulk::run(cmd, out).await?,
         ServerCommand::Mdm(cmd) => crate::mdm::run(cmd, out).await?,
+        ServerCommand::Windows(cmd) => crate::windows::run(cmd, out).await?,
     }
     Ok(())
 }

@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 pub enum SimPlatform {
     /// Apple devices: SCEP + MDM check-in + command channel.
     Apple,
+    /// Windows PCs: MS-MDE2 discovery, policy, enrollment, then OMA-DM (needs --package).
+    Windows,
 }
 
 /// Which Apple OS the simulated devices report.
@@ -62,6 +64,9 @@ pub struct SimulateArgs {
     /// Enrollment profile (`.mobileconfig`, XML or binary plist, signed or not) all devices use.
     #[arg(long, conflicts_with_all = ["server", "token"])]
     profile: Option<PathBuf>,
+    /// Windows: the seed 001 customizations.xml (`enroll server windows package`) every PC uses.
+    #[arg(long, conflicts_with_all = ["profile", "server", "token"])]
+    package: Option<PathBuf>,
     /// Enrollment server base URL: each device enrolls through the agent protocol for its profile.
     #[arg(long, requires = "token")]
     server: Option<String>,
@@ -152,9 +157,18 @@ impl Embedded {
 
 /// Runs the simulation and prints its summary.
 pub async fn run(args: &SimulateArgs, out: &Out) -> anyhow::Result<()> {
-    let SimPlatform::Apple = args.platform;
     if args.devices == 0 || args.concurrency == 0 {
         bail!("--devices and --concurrency must be at least 1");
+    }
+    if let SimPlatform::Windows = args.platform {
+        let Some(package) = &args.package else {
+            bail!("--platform windows needs --package customizations.xml (from `enroll server windows package`)");
+        };
+        return crate::windows::simulate(package, args.ca.as_deref(), args.devices, args.concurrency, out)
+            .await;
+    }
+    if args.package.is_some() {
+        bail!("--package is for --platform windows");
     }
     let trust = match &args.ca {
         Some(path) => {

@@ -33,6 +33,8 @@ pub enum Platform {
     Macos,
     /// Linux desktop (the desktop agent).
     Linux,
+    /// Windows PC (enrolled by Windows' own MDM client: MS-MDE2 and OMA-DM).
+    Windows,
 }
 
 impl Platform {
@@ -43,6 +45,7 @@ impl Platform {
             Platform::Ios => "ios",
             Platform::Macos => "macos",
             Platform::Linux => "linux",
+            Platform::Windows => "windows",
         }
     }
 }

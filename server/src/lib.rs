@@ -57,6 +57,7 @@ mod state;
 pub mod store;
 mod users;
 mod web;
+mod windows;
 
 pub use clock::{ManualClock, ServerClock, SystemClock};
 pub use directory::{Directory, DirectoryError, SqliteDirectory};
@@ -296,6 +297,7 @@ fn routes() -> Vec<http::Route> {
     all.extend(bulk::table());
     all.extend(kme::table());
     all.extend(apple::table());
+    all.extend(windows::table());
     all.extend(portal::table());
     all
 }

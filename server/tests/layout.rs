@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// The domains: each a folder with its rules, store queries and routes; `portal` and `console`
 /// are the web pages over them.
-const DOMAINS: [&str; 8] = [
+const DOMAINS: [&str; 9] = [
     "enrollment",
     "devices",
     "users",
@@ -21,6 +21,7 @@ const DOMAINS: [&str; 8] = [
     "apple",
     "portal",
     "console",
+    "windows",
 ];
 /// Longest source file, tests excepted.
 const MAX_LINES: usize = 800;
@@ -208,6 +209,24 @@ fn nothing_imports_the_web_pages() {
     assert!(
         graph["web"].iter().all(|d| !DOMAINS.contains(&d.as_str())),
         "web is a shared layer"
+    );
+}
+
+#[test]
+fn windows_imports_only_users_and_devices_and_nobody_imports_windows() {
+    // Windows MDM (issue 12) sits on top like Apple: it reads users and devices, nothing else
+    // of the domains, and no module uses it.
+    let graph = module_graph();
+    for (module, deps) in &graph {
+        assert!(!deps.contains("windows"), "{module} imports windows");
+    }
+    let domains: Vec<&String> = graph["windows"]
+        .iter()
+        .filter(|d| DOMAINS.contains(&d.as_str()))
+        .collect();
+    assert!(
+        domains.iter().all(|d| *d == "users" || *d == "devices"),
+        "windows imports the domain(s) {domains:?}"
     );
 }
 

@@ -8,6 +8,11 @@ use enroll_proto::{CredentialWire, DeviceDescriptor, MAX_IDEMPOTENCY_KEY_LEN, MI
 
 /// Checks a device description sent by an agent.
 pub fn validate_descriptor(d: &DeviceDescriptor) -> Result<(), ApiError> {
+    if d.platform == enroll_proto::Platform::Windows {
+        return Err(ApiError::bad_request(
+            "Windows PCs enroll with Windows' own MDM client (MS-MDE2 discovery at /EnrollmentServer/Discovery.svc), not through the agent API",
+        ));
+    }
     field("device.os_version", &d.os_version)?;
     field("device.model", &d.model)?;
     field("device.manufacturer", &d.manufacturer)?;

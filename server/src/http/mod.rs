@@ -28,6 +28,11 @@ use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The client certificate (DER) the TLS handshake verified, if the client sent one. Every
+/// request of a connection carries the same value.
+#[derive(Debug, Clone, Default)]
+pub struct PeerCert(pub Option<Arc<Vec<u8>>>);
+
 /// The state every handler receives.
 pub(crate) type AppState = Arc<Shared>;
 

@@ -1,5 +1,10 @@
 //! The listener: TLS (rustls with the ring provider) or loopback-only plain HTTP, HTTP/1.1 and
 //! HTTP/2 through hyper-util, with graceful shutdown.
+//!
+//! TLS asks for a client certificate without requiring one: a certificate chaining to the root
+//! CA or the device-identity (SCEP) CA is verified during the handshake (one we did not issue
+//! ends the handshake), and its DER reaches the handlers as [`super::PeerCert`]. Only routes
+//! that need it (Windows OMA-DM management) look at it; every other client sends none.
 
 use crate::{App, ServerConfig, ServerError};
 use enroll_proto::secret::SecretString;
@@ -126,7 +131,7 @@ pub(crate) async fn start(config: ServerConfig) -> Result<RunningServer, ServerE
         let mut tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| ServerError::Tls(e.to_string()))?
-            .with_no_client_auth()
+            .with_client_cert_verifier(client_verifier(&app, provider_for_verifier())?)
             .with_single_cert(app.pki().server_cert_chain(), app.pki().server_key())
             .map_err(|e| ServerError::Tls(e.to_string()))?;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -153,6 +158,27 @@ pub(crate) async fn start(config: ServerConfig) -> Result<RunningServer, ServerE
     })
 }
 
+fn provider_for_verifier() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Optional client certificates: verified against the root CA and the device-identity CA.
+fn client_verifier(
+    app: &App,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, ServerError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for der in [app.pki().ca_der(), app.pki().scep_ca().cert_der()] {
+        roots
+            .add(rustls_pki_types::CertificateDer::from(der.to_vec()))
+            .map_err(|e| ServerError::Tls(e.to_string()))?;
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| ServerError::Tls(e.to_string()))
+}
+
 async fn serve_loop(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
@@ -175,15 +201,19 @@ async fn serve_loop(
         };
         counters.connections.fetch_add(1, Ordering::Relaxed);
         let per_request = counters.clone();
-        // The peer address for the handlers (rate limits per source address).
-        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-            router.clone(),
-            move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                per_request.requests.fetch_add(1, Ordering::Relaxed);
-                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                req
-            },
-        ));
+        let router = router.clone();
+        // The peer address (rate limits per source address) and certificate for the handlers.
+        let service_for = move |cert: super::PeerCert| {
+            TowerToHyperService::new(tower::ServiceExt::map_request(
+                router,
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    per_request.requests.fetch_add(1, Ordering::Relaxed);
+                    req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                    req.extensions_mut().insert(cert.clone());
+                    req
+                },
+            ))
+        };
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
@@ -205,12 +235,21 @@ async fn serve_loop(
                             return;
                         }
                     };
+                    let cert = super::PeerCert(
+                        tls.get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|c| Arc::new(c.as_ref().to_vec())),
+                    );
+                    let service = service_for(cert);
                     let conn = builder.serve_connection(TokioIo::new(tls), service).into_owned();
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                 }
                 None => {
+                    let service = service_for(super::PeerCert(None));
                     let conn = builder.serve_connection(TokioIo::new(tcp), service).into_owned();
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");

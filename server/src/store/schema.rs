@@ -211,6 +211,74 @@ CREATE TABLE IF NOT EXISTS apple_commands (
     error_chain TEXT
 );
 CREATE INDEX IF NOT EXISTS apple_commands_device ON apple_commands(device_id, status, seq);
+/// Windows MDM (issue 12): the enrollment of each Windows device (certificate, bulk owner,
+/// Entra device), queued OMA-DM commands, OMA-DM sessions, the users who must change their
+/// password at their first sign-in (seed 001), and the simulated Entra tenant (seed 002).
+const WINDOWS_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS windows_devices (
+    device_id TEXT PRIMARY KEY REFERENCES devices(id),
+    hw_dev_id TEXT NOT NULL,
+    enrollment_kind TEXT NOT NULL,
+    bulk_owner TEXT REFERENCES users(id),
+    entra_device_id TEXT,
+    cert_serial TEXT NOT NULL UNIQUE,
+    cert_der BLOB NOT NULL,
+    enrolled_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS windows_devices_hw ON windows_devices(hw_dev_id);
+CREATE TABLE IF NOT EXISTS windows_commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    verb TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    data TEXT,
+    created_at INTEGER NOT NULL,
+    session_id TEXT,
+    msg_id INTEGER,
+    cmd_id INTEGER,
+    status TEXT,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS windows_commands_device ON windows_commands(device_id, id);
+CREATE TABLE IF NOT EXISTS windows_sessions (
+    device_id TEXT NOT NULL REFERENCES devices(id),
+    session_id TEXT NOT NULL,
+    messages INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    PRIMARY KEY (device_id, session_id)
+);
+CREATE TABLE IF NOT EXISTS password_change_required (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    since INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entra_tenants (
+    id TEXT PRIMARY KEY,
+    domain TEXT NOT NULL UNIQUE,
+    key_pkcs8 BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entra_users (
+    upn_norm TEXT PRIMARY KEY,
+    upn TEXT NOT NULL,
+    tenant_id TEXT NOT NULL REFERENCES entra_tenants(id),
+    mfa INTEGER NOT NULL DEFAULT 0,
+    package INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entra_bulk_tokens (
+    token_hash BLOB PRIMARY KEY,
+    package_upn TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entra_devices (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES entra_tenants(id),
+    owner_upn TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 "#;
 
 /// Applies the whole schema to a connection, migrating an older database (version 1 had no
@@ -227,5 +295,6 @@ pub fn apply_schema(conn: &Connection) -> StoreResult<()> {
     conn.execute_batch(BULK_INDEXES)?;
     conn.execute_batch(APPLE_SCHEMA)?;
     conn.execute_batch(APPLE_MDM_SCHEMA)?;
+    conn.execute_batch(WINDOWS_SCHEMA)?;
     Ok(())
 }

@@ -211,7 +211,9 @@ CREATE TABLE IF NOT EXISTS apple_commands (
     error_chain TEXT
 );
 CREATE INDEX IF NOT EXISTS apple_commands_device ON apple_commands(device_id, status, seq);
-/// Windows MDM (issue 12): the enrollment of each Windows device (certificate, bulk owner,
+"#;
+
+/// Schema version 3 also holds Windows MDM (issue 12): the enrollment of each Windows device (certificate, bulk owner,
 /// Entra device), queued OMA-DM commands, OMA-DM sessions, the users who must change their
 /// password at their first sign-in (seed 001), and the simulated Entra tenant (seed 002).
 const WINDOWS_SCHEMA: &str = r#"

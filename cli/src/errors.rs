@@ -132,14 +132,18 @@ pub fn describe_core(e: &CoreError) -> Described {
         ),
         CoreError::CertificateSelfSigned => described(
             "untrusted_certificate",
-            "The server presents a self-signed certificate this computer does not trust. Give the server's CA \
-             certificate with `--ca`.",
+            format!(
+                "The server presents a self-signed certificate this computer does not trust. Give the server's CA \
+                 certificate with `--ca`. {RETRY_CA}"
+            ),
             EXIT_UNREACHABLE,
         ),
         CoreError::CertificateUnknownIssuer => described(
             "untrusted_certificate",
-            "The server's certificate is signed by a CA this computer does not trust. Check `--ca`: it must be \
-             the server's CA certificate (`ca.pem` in the server's data directory).",
+            format!(
+                "The server's certificate is signed by a CA this computer does not trust. Check `--ca`: it must be \
+                 the server's CA certificate (`ca.pem` in the server's data directory). {RETRY_CA}"
+            ),
             EXIT_UNREACHABLE,
         ),
         CoreError::TlsVersionRefused => described(

@@ -338,8 +338,9 @@ async fn device(State(core): State<AppState>, headers: HeaderMap, PathParam(id):
             )
         )
     };
+    let platform_section = super::mdm::section(&core, l, &adm.csrf(), &id, v.device.platform).await;
     let body = format!(
-        "<div class=\"card\"><p>{} {}</p><p>{} {} {} · {} · {}</p><p>{} {}</p>{}</div>{actions}\
+        "<div class=\"card\"><p>{} {}</p><p>{} {} {} · {} · {}</p><p>{} {}</p>{}</div>{actions}{platform_section}\
 <h2>{}</h2><div class=\"table\"><table id=\"history\"><tbody>{history}</tbody></table></div><h2>{}</h2>{}",
         l.t("State:", "État :"),
         state_badge(v),

@@ -1095,7 +1095,9 @@ async fn console_queues_an_apple_mdm_command_the_simulator_answers() {
     use enroll_core::tls::TrustConfig;
     use enroll_sim::fleet::ProfileSource;
     use enroll_sim::server::ServerProfiles;
-    use enroll_sim::{ApplePlatform, DeviceIdentity, EnrollmentProfile, HttpConfig, SimulatedDevice, Transport};
+    use enroll_sim::{
+        ApplePlatform, DeviceIdentity, EnrollmentProfile, HttpConfig, SimulatedDevice, Transport,
+    };
 
     let env = windows_helpers::start("console-apple").await;
     env.user("mac@example.com", "Mac-pass-1").await;
@@ -1141,7 +1143,11 @@ async fn console_queues_an_apple_mdm_command_the_simulator_answers() {
     let csrf = b.sign_in(&env.admin).await;
     let page = b.send(&format!("/console/devices/{id}"), None).await;
     assert_eq!(page.status, 200);
-    assert!(page.text.contains(&format!("<span id=\"udid\">{udid}</span>")), "{}", page.text);
+    assert!(
+        page.text.contains(&format!("<span id=\"udid\">{udid}</span>")),
+        "{}",
+        page.text
+    );
     assert!(
         page.text.contains(&device.state.identity.serial_number),
         "the last DeviceInformation is shown"
@@ -1156,16 +1162,25 @@ async fn console_queues_an_apple_mdm_command_the_simulator_answers() {
         assert_eq!(r.status, 403, "token {token:?}");
     }
     let before = env.get(&format!("/api/v1/admin/devices/{id}/commands")).await;
-    assert_eq!(before.as_array().unwrap().len(), 1, "only the enrollment's DeviceInformation");
+    assert_eq!(
+        before.as_array().unwrap().len(),
+        1,
+        "only the enrollment's DeviceInformation"
+    );
     // A right token queues it; the page lists it, queued.
     let r = b
         .send(&form, Some(&[("csrf", &csrf), ("request_type", "SecurityInfo")]))
         .await;
     assert_eq!(r.location, format!("/console/devices/{id}"), "{}", r.text);
     let page = b.send(&r.location, None).await;
-    assert!(page.text.contains("Command queued: SecurityInfo"), "{}", page.text);
     assert!(
-        page.text.contains("<td>SecurityInfo</td><td>admin</td><td><span class=\"state\">queued</span>"),
+        page.text.contains("Command queued: SecurityInfo"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text
+            .contains("<td>SecurityInfo</td><td>admin</td><td><span class=\"state\">queued</span>"),
         "{}",
         page.text
     );
@@ -1174,7 +1189,8 @@ async fn console_queues_an_apple_mdm_command_the_simulator_answers() {
     assert_eq!(outcome.commands, 1);
     let page = b.send(&format!("/console/devices/{id}"), None).await;
     assert!(
-        page.text.contains("<td>SecurityInfo</td><td>admin</td><td><span class=\"state\">acknowledged</span>"),
+        page.text
+            .contains("<td>SecurityInfo</td><td>admin</td><td><span class=\"state\">acknowledged</span>"),
         "{}",
         page.text
     );
@@ -1207,9 +1223,7 @@ async fn console_assigns_a_bulk_enrolled_windows_device_and_shows_the_refusal_fo
     d.run(&windows_helpers::quiet).await.unwrap();
     let list = env.windows_devices().await;
     let id_of = |bulk: bool| {
-        list.iter()
-            .find(|v| v["bulk_enrolled"] == bulk)
-            .unwrap()["id"]
+        list.iter().find(|v| v["bulk_enrolled"] == bulk).unwrap()["id"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -1219,20 +1233,28 @@ async fn console_assigns_a_bulk_enrolled_windows_device_and_shows_the_refusal_fo
     let mut b = TlsBrowser::new(&env);
     let csrf = b.sign_in(&env.admin).await;
     let page = b.send(&format!("/console/devices/{bulk_id}"), None).await;
-    assert!(page.text.contains(&format!("<span id=\"bulk-owner\">{BULK}</span>")), "{}", page.text);
+    assert!(
+        page.text
+            .contains(&format!("<span id=\"bulk-owner\">{BULK}</span>")),
+        "{}",
+        page.text
+    );
     assert!(page.text.contains("id=\"assign\""));
     let form = format!("/console/devices/{bulk_id}/assign");
     // CSRF: refused, the owner unchanged.
     for token in ["", "nope"] {
-        let r = b.send(&form, Some(&[("csrf", token), ("user", "alice@abc.com")])).await;
+        let r = b
+            .send(&form, Some(&[("csrf", token), ("user", "alice@abc.com")]))
+            .await;
         assert_eq!(r.status, 403, "token {token:?}");
     }
-    let owner = |list: &[serde_json::Value], id: &str| {
-        list.iter().find(|v| v["id"] == id).unwrap()["user"].clone()
-    };
+    let owner =
+        |list: &[serde_json::Value], id: &str| list.iter().find(|v| v["id"] == id).unwrap()["user"].clone();
     assert_eq!(owner(&env.windows_devices().await, &bulk_id), BULK);
     // Assigned: the owner changes, the page says so.
-    let r = b.send(&form, Some(&[("csrf", &csrf), ("user", "alice@abc.com")])).await;
+    let r = b
+        .send(&form, Some(&[("csrf", &csrf), ("user", "alice@abc.com")]))
+        .await;
     assert_eq!(r.location, format!("/console/devices/{bulk_id}"), "{}", r.text);
     let page = b.send(&r.location, None).await;
     assert!(page.text.contains("Assigned to alice@abc.com"), "{}", page.text);
@@ -1248,7 +1270,11 @@ async fn console_assigns_a_bulk_enrolled_windows_device_and_shows_the_refusal_fo
         )
         .await;
     assert_eq!(r.status, 409, "{}", r.text);
-    assert!(r.text.contains("only available for bulk-enrolled devices"), "{}", r.text);
+    assert!(
+        r.text.contains("only available for bulk-enrolled devices"),
+        "{}",
+        r.text
+    );
     assert_eq!(owner(&env.windows_devices().await, &own_id), "bob@abc.com");
     env.server.shutdown().await;
 }

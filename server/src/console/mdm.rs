@@ -190,7 +190,12 @@ async fn windows_section(core: &AppState, l: Lang, csrf: &str, id: &str) -> Stri
     let title = format!("<h2>{}</h2>", l.t("Windows MDM", "MDM Windows"));
     let list = match blocking(core.clone(), |s| WindowsService(s).list()).await {
         Ok(v) => v,
-        Err(e) => return format!("{title}<p class=\"error\" role=\"alert\">{}</p>", esc(&e.info.message)),
+        Err(e) => {
+            return format!(
+                "{title}<p class=\"error\" role=\"alert\">{}</p>",
+                esc(&e.info.message)
+            )
+        }
     };
     let Some(w) = list
         .as_array()
@@ -302,7 +307,12 @@ async fn queue_command(
     }
 }
 
-async fn assign(State(core): State<AppState>, headers: HeaderMap, PathParam(id): PathParam, form: Form) -> Response {
+async fn assign(
+    State(core): State<AppState>,
+    headers: HeaderMap,
+    PathParam(id): PathParam,
+    form: Form,
+) -> Response {
     let l = Lang::of(&headers);
     let adm = match admin_post(&core, &headers, Some(&form)) {
         Ok(a) => a,

@@ -1,7 +1,10 @@
 //! The portal and the console through the real router: sessions in cookies, CSRF refusals,
 //! session expiry and sign-out, the Content-Security-Policy of every page, French pages, the
 //! seed 003 portal flow (PIN with tries left, first password, signed profile) and the portal's
-//! QR code read back by the agent's own scanner and payload parser, then used to enroll.
+//! QR code read back by the agent's own scanner and payload parser, then used to enroll; and,
+//! over a real TLS server, the console's Apple MDM section (a command queued from the page and
+//! answered by the device simulator) and Windows Assign to user (a bulk-enrolled PC assigned, a
+//! user-enrolled PC refused with the service's message), both behind the CSRF check.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -1002,6 +1005,7 @@ struct TlsBrowser {
     http: reqwest::Client,
     base: String,
     cookies: std::collections::BTreeMap<String, String>,
+    lang: &'static str,
 }
 
 struct TlsReply {
@@ -1031,6 +1035,7 @@ impl TlsBrowser {
                 .unwrap(),
             base: env.base.clone(),
             cookies: Default::default(),
+            lang: "en",
         }
     }
 
@@ -1048,6 +1053,7 @@ impl TlsBrowser {
                 ),
             None => self.http.get(url),
         };
+        req = req.header("accept-language", self.lang);
         let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if !jar.is_empty() {
             req = req.header("cookie", jar.join("; "));
@@ -1195,12 +1201,16 @@ async fn console_queues_an_apple_mdm_command_the_simulator_answers() {
         page.text
     );
     assert!(page.text.contains("SecurityInfo"), "the answer's keys");
-    // A command the form does not offer is refused by name, in French too.
+    // A command the form does not offer is refused by name; the page speaks French too.
     let r = b
         .send(&form, Some(&[("csrf", &csrf), ("request_type", "EraseDevice")]))
         .await;
     assert_eq!(r.status, 400);
     assert!(r.text.contains("request_type must be"), "{}", r.text);
+    b.lang = "fr";
+    let page = b.send(&format!("/console/devices/{id}"), None).await;
+    assert!(page.text.contains("Envoyer une commande MDM"), "{}", page.text);
+    assert!(page.text.contains("Commandes MDM (les plus récentes d'abord)"));
     env.server.shutdown().await;
 }
 
@@ -1276,5 +1286,13 @@ async fn console_assigns_a_bulk_enrolled_windows_device_and_shows_the_refusal_fo
         r.text
     );
     assert_eq!(owner(&env.windows_devices().await, &own_id), "bob@abc.com");
+    b.lang = "fr";
+    let page = b.send(&format!("/console/devices/{own_id}"), None).await;
+    assert!(
+        page.text
+            .contains("l'attribution n'existe que pour les appareils inscrits en masse"),
+        "{}",
+        page.text
+    );
     env.server.shutdown().await;
 }

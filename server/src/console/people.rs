@@ -1,7 +1,7 @@
 //! Console pages of people and their devices: users and invitations (the invitation URL and
 //! its one-time PIN are shown once, in the reply to the form), devices with their states,
-//! history and archived entries, retire / wipe / reset, and pending installs (the reminder
-//! list of enrollments started and never confirmed).
+//! history and archived entries (and the platform section of `mdm.rs`), retire / wipe / reset,
+//! and pending installs (the reminder list of enrollments started and never confirmed).
 
 use super::{admin, admin_post, error_page, flash, frame, image};
 use crate::devices::{queries::state_str, DeviceService};

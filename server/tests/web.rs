@@ -1,7 +1,10 @@
 //! The portal and the console through the real router: sessions in cookies, CSRF refusals,
 //! session expiry and sign-out, the Content-Security-Policy of every page, French pages, the
 //! seed 003 portal flow (PIN with tries left, first password, signed profile) and the portal's
-//! QR code read back by the agent's own scanner and payload parser, then used to enroll.
+//! QR code read back by the agent's own scanner and payload parser, then used to enroll; and,
+//! over a real TLS server, the console's Apple MDM section (a command queued from the page and
+//! answered by the device simulator) and Windows Assign to user (a bulk-enrolled PC assigned, a
+//! user-enrolled PC refused with the service's message), both behind the CSRF check.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -990,4 +993,306 @@ fn app_links_are_checked_at_start_up() {
         &|c| c.app_links.universal_link_base = Some("https://app.example.com".into())
     ));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// --- Device pages of the MDM platforms, over a real TLS server on loopback -------------------
+
+#[path = "windows/main_helpers.rs"]
+mod windows_helpers;
+
+/// A browser over HTTPS: redirects not followed, cookies kept by hand.
+struct TlsBrowser {
+    http: reqwest::Client,
+    base: String,
+    cookies: std::collections::BTreeMap<String, String>,
+    lang: &'static str,
+}
+
+struct TlsReply {
+    status: u16,
+    location: String,
+    text: String,
+}
+
+impl TlsBrowser {
+    fn new(env: &windows_helpers::Env) -> Self {
+        let mut store = rustls::RootCertStore::empty();
+        store
+            .add(rustls_pki_types::CertificateDer::from(env.server.ca_cert_der()))
+            .unwrap();
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+        Self {
+            http: reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: env.base.clone(),
+            cookies: Default::default(),
+            lang: "en",
+        }
+    }
+
+    async fn send(&mut self, path: &str, form: Option<&[(&str, &str)]>) -> TlsReply {
+        let url = format!("{}{path}", self.base);
+        let mut req = match form {
+            Some(f) => self
+                .http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(f)
+                        .finish(),
+                ),
+            None => self.http.get(url),
+        };
+        req = req.header("accept-language", self.lang);
+        let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if !jar.is_empty() {
+            req = req.header("cookie", jar.join("; "));
+        }
+        let r = req.send().await.unwrap();
+        for v in r.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let pair = v.split(';').next().unwrap();
+            let (k, val) = pair.split_once('=').unwrap();
+            self.cookies.insert(k.to_string(), val.to_string());
+        }
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        TlsReply {
+            status,
+            location,
+            text: r.text().await.unwrap(),
+        }
+    }
+
+    /// Signs in with the admin credential; the CSRF token of the session.
+    async fn sign_in(&mut self, admin: &str) -> String {
+        let page = self.send("/console/sign-in", None).await;
+        let csrf = csrf_in(&page.text);
+        let r = self
+            .send("/console/sign-in", Some(&[("csrf", &csrf), ("token", admin)]))
+            .await;
+        assert_eq!(r.location, "/console", "{}", r.text);
+        csrf_in(&self.send("/console", None).await.text)
+    }
+}
+
+fn csrf_in(text: &str) -> String {
+    let at = text.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    text[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_queues_an_apple_mdm_command_the_simulator_answers() {
+    use enroll_core::client::{ClientConfig, ProtocolClient};
+    use enroll_core::tls::TrustConfig;
+    use enroll_sim::fleet::ProfileSource;
+    use enroll_sim::server::ServerProfiles;
+    use enroll_sim::{
+        ApplePlatform, DeviceIdentity, EnrollmentProfile, HttpConfig, SimulatedDevice, Transport,
+    };
+
+    let env = windows_helpers::start("console-apple").await;
+    env.user("mac@example.com", "Mac-pass-1").await;
+    let (s, v) = env
+        .post(
+            "/api/v1/admin/tokens",
+            json!({"user": "mac@example.com", "never_expires": true}),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+    let trust = TrustConfig::with_ca(env.server.ca_cert_pem().as_bytes()).unwrap();
+    let transport = Transport::new(HttpConfig {
+        trust: trust.clone(),
+        ..HttpConfig::default()
+    });
+    let client = ProtocolClient::new(
+        &env.base,
+        ClientConfig {
+            trust,
+            ..ClientConfig::default()
+        },
+        std::sync::Arc::new(enroll_core::platform::SystemClock),
+    )
+    .unwrap();
+    let source = ServerProfiles::new(
+        client,
+        enroll_proto::CredentialWire::Token {
+            token: enroll_proto::secret::SecretString::new(v["token"].as_str().unwrap().to_owned()),
+        },
+        ApplePlatform::Ios,
+    );
+    let identity = DeviceIdentity::simulated(0, ApplePlatform::Ios);
+    let bytes = source.profile(0, &identity).await.unwrap();
+    let profile = EnrollmentProfile::parse(&bytes, &[env.server.ca_cert_der()]).unwrap();
+    let mut device = SimulatedDevice::enroll(transport, std::sync::Arc::new(profile), identity)
+        .await
+        .unwrap();
+    let udid = device.state.identity.udid.clone();
+    let list = env.get("/api/v1/admin/devices").await;
+    let id = list.as_array().unwrap()[0]["id"].as_str().unwrap().to_owned();
+
+    let mut b = TlsBrowser::new(&env);
+    let csrf = b.sign_in(&env.admin).await;
+    let page = b.send(&format!("/console/devices/{id}"), None).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text.contains(&format!("<span id=\"udid\">{udid}</span>")),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains(&device.state.identity.serial_number),
+        "the last DeviceInformation is shown"
+    );
+    assert!(page.text.contains("<table id=\"commands\">"));
+    let form = format!("/console/devices/{id}/mdm-command");
+    // CSRF: a missing or wrong token queues nothing.
+    for token in ["", "nope"] {
+        let r = b
+            .send(&form, Some(&[("csrf", token), ("request_type", "SecurityInfo")]))
+            .await;
+        assert_eq!(r.status, 403, "token {token:?}");
+    }
+    let before = env.get(&format!("/api/v1/admin/devices/{id}/commands")).await;
+    assert_eq!(
+        before.as_array().unwrap().len(),
+        1,
+        "only the enrollment's DeviceInformation"
+    );
+    // A right token queues it; the page lists it, queued.
+    let r = b
+        .send(&form, Some(&[("csrf", &csrf), ("request_type", "SecurityInfo")]))
+        .await;
+    assert_eq!(r.location, format!("/console/devices/{id}"), "{}", r.text);
+    let page = b.send(&r.location, None).await;
+    assert!(
+        page.text.contains("Command queued: SecurityInfo"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text
+            .contains("<td>SecurityInfo</td><td>admin</td><td><span class=\"state\">queued</span>"),
+        "{}",
+        page.text
+    );
+    // The simulator answers at its next poll; the page shows the result.
+    let outcome = device.poll().await.unwrap();
+    assert_eq!(outcome.commands, 1);
+    let page = b.send(&format!("/console/devices/{id}"), None).await;
+    assert!(
+        page.text
+            .contains("<td>SecurityInfo</td><td>admin</td><td><span class=\"state\">acknowledged</span>"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("SecurityInfo"), "the answer's keys");
+    // A command the form does not offer is refused by name; the page speaks French too.
+    let r = b
+        .send(&form, Some(&[("csrf", &csrf), ("request_type", "EraseDevice")]))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("request_type must be"), "{}", r.text);
+    b.lang = "fr";
+    let page = b.send(&format!("/console/devices/{id}"), None).await;
+    assert!(page.text.contains("Envoyer une commande MDM"), "{}", page.text);
+    assert!(page.text.contains("Commandes MDM (les plus récentes d'abord)"));
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_assigns_a_bulk_enrolled_windows_device_and_shows_the_refusal_for_others() {
+    use enroll_wsim::Credential;
+    const BULK: &str = "windows-bulkenroll-user1@abc.com";
+    const PW: &str = "Bulk-pass-1";
+    let env = windows_helpers::start("console-windows").await;
+    env.user(BULK, PW).await;
+    env.user("alice@abc.com", "Alice-pass-1").await;
+    env.user("bob@abc.com", "Bob-pass-1").await;
+    let package = env.package(BULK, PW).await;
+    let mut bulk = env.device(Credential::Package(package.clone()));
+    bulk.run(&windows_helpers::quiet).await.unwrap();
+    let mut own = package.clone();
+    own.enrollment.upn = "bob@abc.com".into();
+    own.enrollment.secret = "Bob-pass-1".into();
+    let mut d = env.device(Credential::Package(own));
+    d.run(&windows_helpers::quiet).await.unwrap();
+    let list = env.windows_devices().await;
+    let id_of = |bulk: bool| {
+        list.iter().find(|v| v["bulk_enrolled"] == bulk).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (bulk_id, own_id) = (id_of(true), id_of(false));
+
+    let mut b = TlsBrowser::new(&env);
+    let csrf = b.sign_in(&env.admin).await;
+    let page = b.send(&format!("/console/devices/{bulk_id}"), None).await;
+    assert!(
+        page.text
+            .contains(&format!("<span id=\"bulk-owner\">{BULK}</span>")),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("id=\"assign\""));
+    let form = format!("/console/devices/{bulk_id}/assign");
+    // CSRF: refused, the owner unchanged.
+    for token in ["", "nope"] {
+        let r = b
+            .send(&form, Some(&[("csrf", token), ("user", "alice@abc.com")]))
+            .await;
+        assert_eq!(r.status, 403, "token {token:?}");
+    }
+    let owner =
+        |list: &[serde_json::Value], id: &str| list.iter().find(|v| v["id"] == id).unwrap()["user"].clone();
+    assert_eq!(owner(&env.windows_devices().await, &bulk_id), BULK);
+    // Assigned: the owner changes, the page says so.
+    let r = b
+        .send(&form, Some(&[("csrf", &csrf), ("user", "alice@abc.com")]))
+        .await;
+    assert_eq!(r.location, format!("/console/devices/{bulk_id}"), "{}", r.text);
+    let page = b.send(&r.location, None).await;
+    assert!(page.text.contains("Assigned to alice@abc.com"), "{}", page.text);
+    assert!(page.text.contains("alice@abc.com"));
+    assert_eq!(owner(&env.windows_devices().await, &bulk_id), "alice@abc.com");
+    // A device its user enrolled: no form, and a forged post gets the service's refusal.
+    let page = b.send(&format!("/console/devices/{own_id}"), None).await;
+    assert!(page.text.contains("id=\"not-bulk\"") && !page.text.contains("id=\"assign\""));
+    let r = b
+        .send(
+            &format!("/console/devices/{own_id}/assign"),
+            Some(&[("csrf", &csrf), ("user", "alice@abc.com")]),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(
+        r.text.contains("only available for bulk-enrolled devices"),
+        "{}",
+        r.text
+    );
+    assert_eq!(owner(&env.windows_devices().await, &own_id), "bob@abc.com");
+    b.lang = "fr";
+    let page = b.send(&format!("/console/devices/{own_id}"), None).await;
+    assert!(
+        page.text
+            .contains("l'attribution n'existe que pour les appareils inscrits en masse"),
+        "{}",
+        page.text
+    );
+    env.server.shutdown().await;
 }

@@ -8,15 +8,18 @@
 //! - `bulk.rs`: bulk profiles: create, CSV upload (progress bar, every bad line listed), token
 //!   refresh / extend 7–999 days / never, QR code shown and downloadable, inventory download,
 //!   add / edit / delete / move / unassign devices, edit configuration;
+//! - `mdm.rs`: a device page's Apple MDM section (enrollment, last `DeviceInformation`, queue a
+//!   command, its commands and results) and Windows section (bulk owner, Assign to user);
 //! - `kme.rs`: Samsung KME: enable, reseller uploads, approve all or selected, the unapproved as
 //!   CSV, sync status.
 //!
 //! Rules stay in the services (`UserService`, `EnrollmentService`, `DeviceService`,
-//! `BulkService`, `KmeService`); a page only parses a form, calls one service and renders the
+//! `BulkService`, `KmeService`, `AppleService`, `WindowsService`); a page only parses a form, calls one service and renders the
 //! answer or its error. Nothing imports this module but the crate root.
 
 mod bulk;
 mod kme;
+mod mdm;
 mod people;
 
 use crate::error::ApiError;
@@ -49,6 +52,7 @@ pub(crate) fn pages() -> Vec<Route> {
     all.extend(people::pages());
     all.extend(bulk::pages());
     all.extend(kme::pages());
+    all.extend(mdm::pages());
     all
 }
 

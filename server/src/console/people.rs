@@ -1,7 +1,7 @@
 //! Console pages of people and their devices: users and invitations (the invitation URL and
 //! its one-time PIN are shown once, in the reply to the form), devices with their states,
-//! history and archived entries, retire / wipe / reset, and pending installs (the reminder
-//! list of enrollments started and never confirmed).
+//! history and archived entries (and the platform section of `mdm.rs`), retire / wipe / reset,
+//! and pending installs (the reminder list of enrollments started and never confirmed).
 
 use super::{admin, admin_post, error_page, flash, frame, image};
 use crate::devices::{queries::state_str, DeviceService};
@@ -338,8 +338,9 @@ async fn device(State(core): State<AppState>, headers: HeaderMap, PathParam(id):
             )
         )
     };
+    let platform_section = super::mdm::section(&core, l, &adm.csrf(), &id, v.device.platform).await;
     let body = format!(
-        "<div class=\"card\"><p>{} {}</p><p>{} {} {} · {} · {}</p><p>{} {}</p>{}</div>{actions}\
+        "<div class=\"card\"><p>{} {}</p><p>{} {} {} · {} · {}</p><p>{} {}</p>{}</div>{actions}{platform_section}\
 <h2>{}</h2><div class=\"table\"><table id=\"history\"><tbody>{history}</tbody></table></div><h2>{}</h2>{}",
         l.t("State:", "État :"),
         state_badge(v),

@@ -27,6 +27,7 @@ mod omadm;
 mod queries;
 mod routes;
 
+pub(crate) use bulk::AssignRequest;
 pub(crate) use routes::table;
 
 crate::state::domain_service!(

@@ -192,7 +192,11 @@ fn no_import_cycle_between_top_level_modules() {
 #[test]
 fn no_module_imports_apple() {
     // Apple MDM sits on top: it may use the enrollment and device services, never the reverse.
+    // Only the admin console, the pages above every domain, calls its services.
     for (module, deps) in &module_graph() {
+        if module == "console" {
+            continue;
+        }
         assert!(!deps.contains("apple"), "{module} imports apple");
     }
 }
@@ -215,9 +219,12 @@ fn nothing_imports_the_web_pages() {
 #[test]
 fn windows_imports_only_users_and_devices_and_nobody_imports_windows() {
     // Windows MDM (issue 12) sits on top like Apple: it reads users and devices, nothing else
-    // of the domains, and no module uses it.
+    // of the domains, and no module uses it but the admin console (the pages above every domain).
     let graph = module_graph();
     for (module, deps) in &graph {
+        if module == "console" {
+            continue;
+        }
         assert!(!deps.contains("windows"), "{module} imports windows");
     }
     let domains: Vec<&String> = graph["windows"]

@@ -13,8 +13,11 @@
 //! [`Agent::run`] and never creates a second device record.
 //!
 //! Transitions live in [`Agent::step`]; I/O helpers in [`crate::client`] and
-//! [`crate::profile`].
+//! [`crate::profile`]. The state record's persistence ([`machine::load_state`],
+//! [`machine::save_state`]) is the platform-free step machine in [`machine`], which other
+//! enrollment flows (the Windows device mode) drive with [`machine::run_steps`].
 
+pub mod machine;
 mod start;
 pub mod state;
 
@@ -102,12 +105,8 @@ fn new_key() -> String {
 impl Agent {
     /// Creates the agent and loads the persisted state (resuming where a previous run stopped).
     pub fn new(config: AgentConfig, platform: Platform) -> Result<Self> {
-        let state = match platform.store.get(&config.state_key)? {
-            None => PersistedState::Idle,
-            Some(bytes) => serde_json::from_slice(bytes.expose()).map_err(|_| {
-                Error::Store("the saved enrollment state is unreadable; reset it to start over".into())
-            })?,
-        };
+        let state: PersistedState =
+            machine::load_state(platform.store.as_ref(), &config.state_key)?.unwrap_or_default();
         let (status_tx, _) = watch::channel(state.status());
         Ok(Self {
             config,
@@ -174,8 +173,7 @@ impl Agent {
 
     /// Persists `next` atomically, then makes it current and notifies observers.
     fn transition(&self, current: &mut PersistedState, next: PersistedState) -> Result<()> {
-        let bytes = serde_json::to_vec(&next).map_err(|e| Error::Store(e.to_string()))?;
-        self.platform.store.set(&self.config.state_key, &bytes)?;
+        machine::save_state(self.platform.store.as_ref(), &self.config.state_key, &next)?;
         tracing::info!(
             from = current.status().name(),
             to = next.status().name(),

@@ -230,6 +230,16 @@ impl PersistedState {
     }
 }
 
+impl super::machine::StepState for PersistedState {
+    fn name(&self) -> &'static str {
+        self.status().name()
+    }
+
+    fn is_settled(&self) -> bool {
+        self.status().is_settled()
+    }
+}
+
 /// The enrollment state as apps see it: no secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]

@@ -199,8 +199,8 @@ async fn oma_dm_needs_our_certificate_and_sessions_are_bounded() {
     );
     assert!(intruder.post(&url).body(msg("9", 1)).send().await.is_err());
     // Our certificate, a session that never ends: cut after the limit.
-    let cert = base64_decode(d.state.cert_der.as_deref().unwrap());
-    let k = base64_decode(d.state.key_pkcs8.as_deref().unwrap());
+    let cert = base64_decode(d.state().cert_der.as_deref().unwrap());
+    let k = base64_decode(d.state().key_pkcs8.as_deref().unwrap());
     let dev = tls_client(&[env.server.ca_cert_der()], Some((cert, k)));
     let mut last = StatusCode::OK;
     let mut n = 1;

@@ -6,6 +6,7 @@
 mod bad_input;
 mod main_helpers;
 mod peers;
+mod resume;
 mod seed002;
 
 use enroll_wmdm::mde2::{self, DiscoverRequest, DiscoverResponse};
@@ -67,7 +68,7 @@ async fn seed001_one_package_enrolls_many_devices_then_assign_to_a_real_user() {
     for _ in 0..3 {
         let mut d = env.device(Credential::Package(package.clone()));
         d.run(&quiet).await.unwrap();
-        assert_eq!(d.state.cert_store.as_deref(), Some("User"));
+        assert_eq!(d.state().cert_store.as_deref(), Some("User"));
         devices.push(d);
     }
     let list = env.windows_devices().await;
@@ -186,7 +187,7 @@ async fn seed001_package_and_assignment_are_refused_outside_bulk() {
     assert!(err.contains("DeviceCapReached"), "{err}");
     assert_eq!(env.device_count().await, before);
     // Re-enrolling the same PC is allowed (same record).
-    d.state = Default::default();
+    d.reset().unwrap();
     d.run(&quiet).await.unwrap();
     assert_eq!(env.device_count().await, before);
     env.server.shutdown().await;
@@ -290,45 +291,5 @@ async fn seed001_no_user_command_ever_reaches_a_bulk_device_and_retire_wipe_use_
     assert!(uris_sent(&b.transcript)
         .iter()
         .any(|u| u == "./Device/Vendor/MSFT/RemoteWipe/doWipe"));
-    env.server.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_device_mode_resumes_after_a_kill_from_its_state_file() {
-    let env = start("resume").await;
-    env.user(BULK, PW).await;
-    let package = env.package(BULK, PW).await;
-    let state = env.dir.join("pc-state.json");
-    let mut d = env.device(Credential::Package(package.clone()));
-    d.config.state_file = Some(state.clone());
-    d.config.sessions = 0;
-    d.run(&quiet).await.unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(
-            std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-    }
-    // "Killed" after enrollment: a new process with the same state file goes straight to OMA-DM.
-    let info = d.info.clone();
-    drop(d);
-    let mut again = enroll_wsim::WindowsDevice::new(
-        info.clone(),
-        Credential::Package(package),
-        enroll_wsim::Config {
-            trust: vec![env.server.ca_cert_der()],
-            state_file: Some(state),
-            sessions: 1,
-        },
-        enroll_wsim::MemoryTree::for_device(&info),
-    )
-    .unwrap();
-    assert_eq!(again.state.step, enroll_wsim::Step::Enrolled);
-    again.run(&quiet).await.unwrap();
-    let list = env.windows_devices().await;
-    assert_eq!(list.len(), 1, "no second enrollment");
-    assert_eq!(list[0]["state"], "active");
     env.server.shutdown().await;
 }

@@ -94,7 +94,7 @@ async fn seed002_bulk_token_package_user_mfa_sync_and_device_enrollment() {
         first.contains("Authorization") && first.contains("sync"),
         "{first}"
     );
-    pc.state = Default::default();
+    pc.reset().unwrap();
     let second = pc.run(&quiet).await.unwrap_err().to_string();
     assert_eq!(first, second);
     assert_eq!(env.device_count().await, 0);
@@ -115,14 +115,14 @@ async fn seed002_bulk_token_package_user_mfa_sync_and_device_enrollment() {
         .unwrap()
         .iter()
         .any(|u| u == package_upn.as_str()));
-    pc.state = Default::default();
+    pc.reset().unwrap();
     pc.run(&quiet).await.unwrap();
-    assert_eq!(pc.state.cert_store.as_deref(), Some("System"));
-    let entra_id = pc.state.entra_device_id.clone().unwrap();
+    assert_eq!(pc.state().cert_store.as_deref(), Some("System"));
+    let entra_id = pc.state().entra_device_id.clone().unwrap();
     let cert = {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD
-            .decode(pc.state.cert_der.as_deref().unwrap())
+            .decode(pc.state().cert_der.as_deref().unwrap())
             .unwrap()
     };
     let subject = enroll_mdm::cert::ParsedCertificate::from_der(&cert)

@@ -2,6 +2,10 @@
 //! simulated device, end to end. `--platform apple`: a simulated iPhone does what iOS does with
 //! the profile — SCEP, MDM `Authenticate`, `TokenUpdate` (which makes it active), the command
 //! channel — and the demo shows the server's record with its `DeviceInformation`.
+//! `--platform windows` (seed 001): a simulated Windows PC (`enroll-wsim`) enrolls with a
+//! provisioning package of a `windows-bulkenroll` user — discovery, policy, key and CSR,
+//! enrollment, the provisioning document checked against its key, the first OMA-DM session —
+//! ends Active under that user, and is then assigned to a real user.
 
 use crate::admin::AdminClient;
 use crate::agent::settings::{agent_config, save_settings, AgentSettings};
@@ -29,7 +33,8 @@ pub struct DemoArgs {
     /// Keep the demo's server and agent data in this directory (default: a temporary one).
     #[arg(long)]
     keep: Option<PathBuf>,
-    /// `apple`: a simulated Apple device through SCEP and the MDM protocol instead of the agent.
+    /// `apple`: a simulated Apple device through SCEP and the MDM protocol instead of the agent;
+    /// `windows`: a simulated Windows PC through MS-MDE2 and OMA-DM, bulk-enrolled, then assigned.
     #[arg(long, value_enum)]
     platform: Option<DemoPlatform>,
 }
@@ -39,6 +44,8 @@ pub struct DemoArgs {
 pub(crate) enum DemoPlatform {
     /// A simulated iPhone speaking SCEP and Apple MDM.
     Apple,
+    /// A simulated Windows PC speaking MS-MDE2 and OMA-DM (seed 001 bulk enrollment).
+    Windows,
 }
 
 /// The demo's credential kind.
@@ -52,8 +59,10 @@ pub(crate) enum DemoCredential {
 /// Runs the demo: an embedded server on loopback, a user, an invitation, an enrollment of a
 /// simulated device, a check-in and the server's view of the device.
 pub async fn run(global: &GlobalArgs, args: &DemoArgs, out: &Out) -> anyhow::Result<()> {
-    if let Some(DemoPlatform::Apple) = args.platform {
-        return run_apple(args, out).await;
+    match args.platform {
+        Some(DemoPlatform::Apple) => return run_apple(args, out).await,
+        Some(DemoPlatform::Windows) => return crate::demo_windows::run(args.keep.clone(), out).await,
+        None => {}
     }
     let tmp;
     let root = match &args.keep {

@@ -28,6 +28,56 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// An admin request the server refused, with the server's own message (written for
+/// administrators: it says which rule refused) and the next step for the command that failed.
+#[derive(Debug)]
+pub struct AdminRefused {
+    /// The server's error code.
+    pub code: String,
+    /// The server's message.
+    pub message: String,
+    /// What to do next.
+    pub next: String,
+}
+
+impl std::fmt::Display for AdminRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "The server refused: {} Next: {}",
+            end_sentence(&self.message),
+            self.next
+        )
+    }
+}
+
+impl std::error::Error for AdminRefused {}
+
+fn end_sentence(s: &str) -> String {
+    let s = s.trim();
+    if s.ends_with(['.', '!', '?']) {
+        s.to_owned()
+    } else {
+        format!("{s}.")
+    }
+}
+
+impl AdminRefused {
+    /// The error of an admin call: a refusal by the server keeps the server's message (bounded
+    /// to 500 characters) and gets `next`; other failures (network, TLS) pass through unchanged.
+    pub fn wrap(err: CoreError, next: &str) -> anyhow::Error {
+        match err {
+            CoreError::Server { info, .. } if !info.message.trim().is_empty() => AdminRefused {
+                code: info.code.as_str().to_owned(),
+                message: info.message.chars().take(500).collect(),
+                next: next.to_owned(),
+            }
+            .into(),
+            other => other.into(),
+        }
+    }
+}
+
 /// A failure as shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Described {
@@ -61,6 +111,9 @@ const RETRY_CA: &str =
 pub fn describe(err: &anyhow::Error) -> Described {
     if let Some(Interrupted(message)) = err.downcast_ref::<Interrupted>() {
         return described("interrupted", message.clone(), EXIT_INTERRUPTED);
+    }
+    if let Some(refused) = err.downcast_ref::<AdminRefused>() {
+        return described(&refused.code, refused.to_string(), EXIT_REFUSED);
     }
     match err.chain().find_map(|e| e.downcast_ref::<CoreError>()) {
         Some(core) => describe_core(core),

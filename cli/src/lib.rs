@@ -10,7 +10,7 @@
 //!   tokens, QR codes); [`kme`]: its `kme-*` subcommands; [`mdm`]: `enroll server mdm …`
 //!   (Apple MDM commands of a device);
 //! - [`scan`]: `enroll scan` (the QR decoding in [`scan::decode`]);
-//! - [`demo`]: `enroll demo`;
+//! - [`demo`]: `enroll demo` (`--platform windows` in `demo_windows`);
 //! - [`simulate`]: `enroll simulate` (simulated Apple devices enrolling into an MDM server).
 //!
 //! A new command group (e.g. `simulate`, `windows`) is a new module here with its `Args` or
@@ -26,6 +26,7 @@ pub mod agent;
 pub mod bulk;
 pub mod conn;
 pub mod demo;
+mod demo_windows;
 pub mod desktop;
 pub mod errors;
 pub mod global;

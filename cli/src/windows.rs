@@ -11,6 +11,7 @@
 
 use crate::agent::credential::read_password;
 use crate::conn::{client, AdminConn};
+use crate::errors::AdminRefused;
 use crate::out::Out;
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -118,6 +119,26 @@ pub enum EntraCommand {
     },
 }
 
+/// The next step after a refused `package`.
+const NEXT_PACKAGE: &str =
+    "check the user with `enroll server users`: it must exist, its name must start with \
+     windows-bulkenroll, and the secret must be its password.";
+/// The next step after a refused `assign`.
+const NEXT_ASSIGN: &str =
+    "`enroll server windows devices` lists the devices: only those with a BULK OWNER can be \
+     assigned, to a user that exists (`enroll server user-add`) and is not a windows-bulkenroll user.";
+/// The next step after a refused `command`.
+const NEXT_COMMAND: &str =
+    "use a verb among Get, Replace, Add, Delete, Exec and a ./Device/… node (bulk-enrolled \
+     devices take device-level configurations only); `enroll server windows devices` lists the device ids.";
+/// The next step after a refused Entra request.
+const NEXT_ENTRA: &str = "connect the simulated tenant first (`enroll server windows entra connect DOMAIN`), \
+     check the UPNs with `enroll server windows entra devices` and `enroll server users`, and turn MFA off for \
+     the bulk-token administrator (`enroll server windows entra user UPN`).";
+/// The next step after a refused listing.
+const NEXT_LIST: &str =
+    "check `--server`, the admin token (`--data-dir` or `--admin-token-file`) and `--ca`.";
+
 fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
@@ -148,7 +169,8 @@ pub async fn run(cmd: &WindowsCommand, out: &Out) -> anyhow::Result<()> {
                     "/api/v1/admin/windows/packages",
                     &json!({ "user": user, "secret": secret, "discovery_url": discovery_url }),
                 )
-                .await?;
+                .await
+                .map_err(|e| AdminRefused::wrap(e, NEXT_PACKAGE))?;
             let path = out_dir.join("customizations.xml");
             let xml = v["customizations_xml"]
                 .as_str()
@@ -164,7 +186,10 @@ pub async fn run(cmd: &WindowsCommand, out: &Out) -> anyhow::Result<()> {
             );
         }
         WindowsCommand::Devices { conn } => {
-            let v = client(conn)?.windows_get("/api/v1/admin/windows/devices").await?;
+            let v = client(conn)?
+                .windows_get("/api/v1/admin/windows/devices")
+                .await
+                .map_err(|e| AdminRefused::wrap(e, NEXT_LIST))?;
             let mut human = format!(
                 "{:<38} {:<8} {:<8} {:<30} {}\n",
                 "ID", "PLATFORM", "STATE", "USER", "BULK OWNER"
@@ -187,7 +212,8 @@ pub async fn run(cmd: &WindowsCommand, out: &Out) -> anyhow::Result<()> {
                     &format!("/api/v1/admin/windows/devices/{id}/assign"),
                     &json!({ "user": user }),
                 )
-                .await?;
+                .await
+                .map_err(|e| AdminRefused::wrap(e, NEXT_ASSIGN))?;
             out.result(
                 format!("Assigned {id} to {user}; {user} must change their password at the first sign-in."),
                 v,
@@ -205,7 +231,8 @@ pub async fn run(cmd: &WindowsCommand, out: &Out) -> anyhow::Result<()> {
                     &format!("/api/v1/admin/windows/devices/{id}/commands"),
                     &json!({ "verb": verb, "uri": uri, "data": data }),
                 )
-                .await?;
+                .await
+                .map_err(|e| AdminRefused::wrap(e, NEXT_COMMAND))?;
             out.result(
                 format!("Queued {verb} {uri} for {id} (sent at its next OMA-DM session)"),
                 v,
@@ -216,7 +243,8 @@ pub async fn run(cmd: &WindowsCommand, out: &Out) -> anyhow::Result<()> {
                 EntraCommand::Connect { conn, domain } => {
                     let v = client(conn)?
                         .windows_post("/api/v1/admin/windows/entra/tenant", &json!({ "domain": domain }))
-                        .await?;
+                        .await
+                        .map_err(|e| AdminRefused::wrap(e, NEXT_ENTRA))?;
                     (v, format!("Connected the simulated Entra tenant {domain}"))
                 }
                 EntraCommand::User { conn, upn, mfa } => {
@@ -225,7 +253,8 @@ pub async fn run(cmd: &WindowsCommand, out: &Out) -> anyhow::Result<()> {
                             "/api/v1/admin/windows/entra/users",
                             &json!({ "upn": upn, "mfa": mfa }),
                         )
-                        .await?;
+                        .await
+                        .map_err(|e| AdminRefused::wrap(e, NEXT_ENTRA))?;
                     (v, format!("{upn}: MFA {}", if *mfa { "on" } else { "off" }))
                 }
                 EntraCommand::BulkToken { conn, admin, days } => {
@@ -234,7 +263,8 @@ pub async fn run(cmd: &WindowsCommand, out: &Out) -> anyhow::Result<()> {
                             "/api/v1/admin/windows/entra/bulk-token",
                             &json!({ "admin_upn": admin, "expires_in_days": days }),
                         )
-                        .await?;
+                        .await
+                        .map_err(|e| AdminRefused::wrap(e, NEXT_ENTRA))?;
                     let h = format!(
                         "Bulk token for {} (keep it private):\n{}",
                         v["package_upn"].as_str().unwrap_or(""),
@@ -245,14 +275,16 @@ pub async fn run(cmd: &WindowsCommand, out: &Out) -> anyhow::Result<()> {
                 EntraCommand::Sync { conn } => {
                     let v = client(conn)?
                         .windows_post("/api/v1/admin/windows/entra/sync", &json!({}))
-                        .await?;
+                        .await
+                        .map_err(|e| AdminRefused::wrap(e, NEXT_ENTRA))?;
                     let h = format!("Synced: {}", pretty(&v["created"]));
                     (v, h)
                 }
                 EntraCommand::Devices { conn } => {
                     let v = client(conn)?
                         .windows_get("/api/v1/admin/windows/entra/devices")
-                        .await?;
+                        .await
+                        .map_err(|e| AdminRefused::wrap(e, NEXT_ENTRA))?;
                     let h = pretty(&v);
                     (v, h)
                 }

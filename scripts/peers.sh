@@ -5,7 +5,8 @@
 #     storage backend (deprecated in favour of `filekv`, but its layout — <udid>/Authenticate.plist,
 #     <udid>/QueueDone/<uuid>.result.plist — is what the tests read).
 #
-#   scripts/peers.sh start   install (go install into .tools/go/bin) and start both; idempotent
+#   scripts/peers.sh start   install (go install into .tools/go/bin, with micromdm/scep's
+#                            scepclient for server/tests/apple.rs) and start both; idempotent
 #   scripts/peers.sh stop    stop them (by the pids recorded at start)
 #   scripts/peers.sh env     print the peers' settings as `export` lines
 #   scripts/peers.sh status  exit 0 when both are running
@@ -48,6 +49,14 @@ install() {
     echo "peers: go install scepserver@$SCEP_VERSION" >&2
     GOBIN="$BIN" nice -n 10 "$go" install "github.com/micromdm/scep/v2/cmd/scepserver@$SCEP_VERSION"
     { grep -v '^scepserver ' "$BIN/.versions" 2>/dev/null || true; echo "scepserver $SCEP_VERSION"; } >"$BIN/.versions.new"
+    mv "$BIN/.versions.new" "$BIN/.versions"
+  fi
+  # The SCEP client of server/tests/apple.rs (against the reference server's /scep).
+  if [ ! -x "$BIN/scepclient" ] || ! grep -qx "scepclient $SCEP_VERSION" "$BIN/.versions" 2>/dev/null; then
+    go="${go:-$(find_go)}"
+    echo "peers: go install scepclient@$SCEP_VERSION" >&2
+    GOBIN="$BIN" nice -n 10 "$go" install "github.com/micromdm/scep/v2/cmd/scepclient@$SCEP_VERSION"
+    { grep -v '^scepclient ' "$BIN/.versions" 2>/dev/null || true; echo "scepclient $SCEP_VERSION"; } >"$BIN/.versions.new"
     mv "$BIN/.versions.new" "$BIN/.versions"
   fi
 }

@@ -5,12 +5,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-tests.sh || exit 1
 
-# The micromdm SCEP client for server/tests/apple.rs (skipped there when absent).
-if [ ! -x .tools/go/bin/scepclient ] && command -v go >/dev/null; then
-  GOBIN="$PWD/.tools/go/bin" go install github.com/micromdm/scep/v2/cmd/scepclient@v2.3.0 \
-    || echo "scepclient not installed: its test is skipped"
-fi
-
 declare -a names=() results=()
 run() {
   local name="$1"; shift
@@ -19,7 +13,8 @@ run() {
   names+=("$name")
 }
 
-# Real Apple MDM peers (NanoMDM + micromdm/scep) for sim/tests/peers.rs, stopped on exit unless
+# Real Apple MDM peers (NanoMDM + micromdm/scep) for sim/tests/peers.rs, and micromdm's
+# scepclient (installed by the same script) for server/tests/apple.rs; stopped on exit unless
 # they were running already. ENROLL_PEERS_REQUIRED makes those tests fail instead of skipping.
 if scripts/peers.sh status; then peers_were_running=1; else peers_were_running=0; fi
 trap '[ "$peers_were_running" = 1 ] || scripts/peers.sh stop >/dev/null 2>&1' EXIT

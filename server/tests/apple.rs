@@ -426,17 +426,28 @@ fn openssl_verify(h: &Harness, issued: &[u8]) {
     );
 }
 
-/// The micromdm `scepclient` (installed by `scripts/test.sh` into `.tools/go/bin`), if present.
+/// The micromdm `scepclient` (installed with the peers by `scripts/peers.sh start` into
+/// `.tools/go/bin`), if present; its absence fails when `ENROLL_PEERS_REQUIRED` is set (as
+/// `scripts/test.sh` does), like the other peer tests.
 fn scepclient() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("SCEPCLIENT")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/go/bin/scepclient")
         });
+    assert!(
+        path.exists() || std::env::var_os("ENROLL_PEERS_REQUIRED").is_none(),
+        "ENROLL_PEERS_REQUIRED is set but {} is missing (scripts/peers.sh start installs it)",
+        path.display()
+    );
     path.exists().then_some(path)
 }
 
 /// Runs `scepclient` against `url` with `challenge` for `cn`; (success, certificate PEM path).
+/// Each run gets a directory of its own: scepclient keeps its CSR (`csr.pem`, with the
+/// challenge) and transient signer (`self.pem`) next to the key and reuses them when present,
+/// so a second run in the same directory would sign with a new key for the old key's
+/// certificate (a signature that verifies nowhere).
 async fn run_scepclient(
     bin: std::path::PathBuf,
     dir: std::path::PathBuf,
@@ -445,6 +456,8 @@ async fn run_scepclient(
     challenge: String,
     tag: &str,
 ) -> (bool, std::path::PathBuf, String) {
+    let dir = dir.join(format!("scepclient-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
     let cert = dir.join(format!("{tag}.pem"));
     let key = dir.join(format!("{tag}.key"));
     let cert2 = cert.clone();
@@ -469,10 +482,6 @@ async fn run_scepclient(
     (out.status.success() && cert.exists(), cert, log)
 }
 
-// Not passing yet: scepclient v2.3.0's PKCSReq signatures fail to verify here, and most also
-// fail `openssl cms -verify -noverify` (RSA padding check), so the fault is not (only) ours; to
-// be investigated. Run with `cargo test -p enroll-server --test apple -- --ignored`.
-#[ignore = "scepclient v2.3.0 PKIMessage signatures do not verify (see comment)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn micromdm_scepclient_enrolls_with_a_live_challenge_only() {
     let Some(bin) = scepclient() else {
@@ -499,6 +508,9 @@ async fn micromdm_scepclient_enrolls_with_a_live_challenge_only() {
     )
     .await;
     assert!(!ok, "a wrong challenge must fail: {log}");
+    // Refused by a CertRep FAILURE that scepclient verified and read (not by a transport or
+    // signature error).
+    assert!(log.contains("failInfo: badRequest"), "{log}");
     assert_eq!(identity_count(&h).await, 0);
 
     let (ok, cert, log) = run_scepclient(bin, h.dir.clone(), url, device_id.clone(), challenge, "good").await;

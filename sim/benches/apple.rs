@@ -4,11 +4,16 @@
 //! The peers part needs `scripts/peers.sh start` (skipped with a message otherwise); the
 //! reference server part starts the server in this process (TLS on loopback, a temporary data
 //! directory): `cargo bench -p enroll-sim --bench apple` (settings: `BENCH_DEVICES=100,1000`,
-//! `BENCH_CONCURRENCY=64`, `BENCH_IDLE_ROUNDS=5`, `BENCH_TARGETS=peers,reference`).
+//! `BENCH_CONCURRENCY=64`, `BENCH_IDLE_ROUNDS=5`, `BENCH_TARGETS=peers,reference,reference-device`).
 //!
 //! Against the reference server each device also enrolls through the agent protocol
-//! (`POST /enrollments`, the signed profile download) inside the timed part, and the commands
-//! are queued through its admin API; its CPU is counted with the simulator's (one process).
+//! (`POST /enrollments`, the signed profile download) inside the timed part (step `profile`),
+//! and the commands are queued through its admin API; its CPU is counted with the simulator's
+//! (one process). A second reference run does the peers' steps only: the profiles are fetched
+//! before the clock starts.
+//!
+//! First it prints the CPU time of each cryptographic operation a simulated device runs, alone
+//! on one thread, and their sum over one enrollment.
 //!
 //! For each fleet size it prints, as mdmb measures: enrollments/s with each device generating
 //! its own RSA-2048 key inside the timed part, p50/p99 per step, then idle check-ins/s (every
@@ -309,6 +314,64 @@ impl Reference {
     }
 }
 
+/// Profiles downloaded from the reference server before the timed part, with the identity
+/// each was issued for (the fleet then runs the same steps as against the peers).
+struct Prefetched(Vec<(DeviceIdentity, Vec<u8>)>);
+
+impl ProfileSource for Prefetched {
+    fn identity(&self, index: usize, _platform: ApplePlatform) -> DeviceIdentity {
+        self.0[index].0.clone()
+    }
+
+    fn profile<'a>(&'a self, index: usize, _identity: &'a DeviceIdentity) -> ProfileFuture<'a> {
+        let bytes = self.0[index].1.clone();
+        Box::pin(async move { Ok(bytes) })
+    }
+}
+
+/// The same steps as the peers' run (key, SCEP, Authenticate, TokenUpdate, first poll) against
+/// the reference server, its profiles fetched through the agent protocol before the clock starts.
+async fn bench_reference_device_part(n: usize, concurrency: usize) {
+    let r = Reference::start().await;
+    let mut fetched = Vec::with_capacity(n);
+    for i in 0..n {
+        let identity = DeviceIdentity::simulated(i, ApplePlatform::Ios);
+        let bytes = r.source.profile(i, &identity).await.unwrap();
+        fetched.push((identity, bytes));
+    }
+    let config = FleetConfig {
+        devices: n,
+        concurrency,
+        platform: ApplePlatform::Ios,
+        trusted_profile_cas: vec![r.server.ca_cert_der()],
+    };
+    println!(
+        "== reference server, N={n}, concurrency {concurrency}, the peers' steps only (profiles \
+         fetched before the timed part)"
+    );
+    let cpu = cpu_secs("self");
+    let (report, devices) = enroll_fleet(
+        &config,
+        r.transport.clone(),
+        Arc::new(Prefetched(fetched)),
+        Arc::new(|_: Progress| {}),
+    )
+    .await;
+    println!(
+        "  enrollments: {} ok, {:?} failed, {:.2} s, {:.2} enrollments/s",
+        devices.len(),
+        report.failed,
+        report.elapsed_secs,
+        report.enrollments_per_sec
+    );
+    print_steps(&report.steps);
+    println!(
+        "  CPU per enrollment: simulator + server {:.1} ms",
+        (cpu_secs("self") - cpu) * 1000.0 / devices.len().max(1) as f64
+    );
+    r.server.shutdown().await;
+}
+
 /// One fleet against the reference server: enrollments, idle check-ins, command round trips.
 async fn bench_reference(n: usize, concurrency: usize, idle_rounds: usize) {
     let r = Reference::start().await;
@@ -318,7 +381,10 @@ async fn bench_reference(n: usize, concurrency: usize, idle_rounds: usize) {
         platform: ApplePlatform::Ios,
         trusted_profile_cas: vec![r.server.ca_cert_der()],
     };
-    println!("== reference server, N={n}, concurrency {concurrency}");
+    println!(
+        "== reference server, N={n}, concurrency {concurrency} (each device also enrolls through \
+         the agent protocol and downloads its signed profile inside the timed part: step `profile`)"
+    );
     let cpu = cpu_secs("self");
     let (report, devices) = enroll_fleet(
         &config,
@@ -447,12 +513,91 @@ async fn bench(peers: &HashMap<String, String>, n: usize, concurrency: usize, id
     println!("{}", cpu.per(devices.len(), "command round trip"));
 }
 
+/// CPU time of `f` per call, over `n` calls on this thread (`/proc/thread-self`).
+fn thread_cpu_per<T>(n: usize, mut f: impl FnMut() -> T) -> Duration {
+    let now = || cpu_secs("thread-self");
+    let start = now();
+    for _ in 0..n {
+        std::hint::black_box(f());
+    }
+    Duration::from_secs_f64((now() - start).max(0.0) / n as f64)
+}
+
+/// Where the simulator's CPU goes per enrollment: each cryptographic operation a device runs,
+/// timed alone on one thread (CPU time, not wall), and the sum over one enrollment (one
+/// key, the CSR, the transient signer, the signed PKCSReq, the envelope to the CA, the CertRep
+/// decrypted, one Mdm-Signature per message: Authenticate, TokenUpdate, Idle).
+fn crypto_breakdown() {
+    use enroll_mdm::cert::{build_csr, common_name, self_signed, CertificateKind};
+    use enroll_mdm::key::{DigestAlgorithm, RsaBits, RsaPrivateKey};
+    let keygen = thread_cpu_per(16, || RsaPrivateKey::generate(RsaBits::Rsa2048).unwrap());
+    let key = RsaPrivateKey::generate(RsaBits::Rsa2048).unwrap();
+    let ca = RsaPrivateKey::generate(RsaBits::Rsa4096).unwrap();
+    let name = common_name("enroll-bench").unwrap();
+    let cert = self_signed(
+        &key,
+        &name,
+        CertificateKind::RequestSigner,
+        Duration::from_secs(86_400),
+    )
+    .unwrap();
+    let ca_cert = self_signed(
+        &ca,
+        &name,
+        CertificateKind::RequestSigner,
+        Duration::from_secs(86_400),
+    )
+    .unwrap();
+    let sign = thread_cpu_per(200, || key.sign(DigestAlgorithm::Sha256, b"message").unwrap());
+    let csr = thread_cpu_per(100, || build_csr(&key, &name, Some("challenge")).unwrap());
+    let signer = thread_cpu_per(100, || {
+        self_signed(
+            &key,
+            &name,
+            CertificateKind::RequestSigner,
+            Duration::from_secs(86_400),
+        )
+        .unwrap()
+    });
+    let body = vec![b'x'; 600];
+    let mdm_sig = thread_cpu_per(100, || {
+        enroll_mdm::mdm_signature::sign(&body, &key, &cert).unwrap()
+    });
+    let cipher = enroll_mdm::envelope::ContentCipher::Aes128Cbc;
+    let to_ca = thread_cpu_per(200, || {
+        enroll_mdm::envelope::encrypt_envelope(&body, &ca_cert, cipher).unwrap()
+    });
+    let env = enroll_mdm::envelope::encrypt_envelope(&body, &cert, cipher).unwrap();
+    let decrypt = thread_cpu_per(100, || {
+        enroll_mdm::envelope::decrypt_envelope(&env, &key, &cert).unwrap()
+    });
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let total = keygen + csr + signer + mdm_sig * 4 + to_ca + decrypt;
+    println!(
+        "simulator crypto, CPU per operation on one thread: RSA-2048 keygen {:.1} ms, sign {:.2} ms, \
+         CSR {:.2} ms, transient signer {:.2} ms, signed message (PKCSReq, Mdm-Signature) {:.2} ms, \
+         envelope to a 4096-bit CA {:.2} ms, envelope decrypt {:.2} ms; one enrollment {:.1} ms \
+         ({:.0}% keygen)",
+        ms(keygen),
+        ms(sign),
+        ms(csr),
+        ms(signer),
+        ms(mdm_sig),
+        ms(to_ca),
+        ms(decrypt),
+        ms(total),
+        100.0 * keygen.as_secs_f64() / total.as_secs_f64()
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken from the command line.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/peers/peers.env");
-    let targets = std::env::var("BENCH_TARGETS").unwrap_or_else(|_| "peers,reference".into());
+    let targets =
+        std::env::var("BENCH_TARGETS").unwrap_or_else(|_| "peers,reference,reference-device".into());
+    let targets: Vec<&str> = targets.split(',').map(str::trim).collect();
     let peers: Option<HashMap<String, String>> = match std::fs::read_to_string(&path) {
-        Ok(text) if targets.contains("peers") => Some(
+        Ok(text) if targets.contains(&"peers") => Some(
             text.lines()
                 .filter_map(|l| l.split_once('='))
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -477,6 +622,7 @@ fn main() {
         "enroll-sim apple benchmark: {cores} cores, load average {}",
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
+    crypto_breakdown();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -485,8 +631,11 @@ fn main() {
         if let Some(peers) = &peers {
             runtime.block_on(bench(peers, n, concurrency, idle_rounds));
         }
-        if targets.contains("reference") {
+        if targets.contains(&"reference") {
             runtime.block_on(bench_reference(n, concurrency, idle_rounds));
+        }
+        if targets.contains(&"reference-device") {
+            runtime.block_on(bench_reference_device_part(n, concurrency));
         }
     }
 }

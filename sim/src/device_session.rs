@@ -34,6 +34,8 @@ fn keygen_slots() -> &'static tokio::sync::Semaphore {
 /// How long each step of an enrollment took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timings {
+    /// Getting and parsing the enrollment profile (set by the fleet; not part of `total`).
+    pub profile: Duration,
     /// RSA key generation.
     pub keygen: Duration,
     /// SCEP: `GetCACaps`, `GetCACert` and `PKIOperation`.
@@ -44,7 +46,7 @@ pub struct Timings {
     pub token_update: Duration,
     /// The first command-channel round trip (`Idle` and its reply).
     pub first_command: Option<Duration>,
-    /// The whole enrollment, first poll included.
+    /// The whole enrollment from key generation, first poll included.
     pub total: Duration,
 }
 

@@ -41,6 +41,16 @@ fn single_cn(name: &Name) -> Option<String> {
     std::str::from_utf8(v.value()).ok().map(str::to_owned)
 }
 
+/// Whether the issuance of a challenge still grants a certificate to `cn` at `now`: unused,
+/// its enrollment open and unexpired, its device not closed, and `cn` that device.
+fn grantable(iss: &queries::Issuance, now: i64, cn: &str) -> bool {
+    !(iss.used
+        || iss.closed
+        || iss.expires_at <= now
+        || CLOSED_STATES.contains(&iss.device_state.as_str())
+        || !crypto::ct_eq_str(cn, &iss.device_id))
+}
+
 fn fail_for(e: &MdmError) -> FailInfo {
     match e {
         MdmError::UnexpectedOid { .. } | MdmError::Unsupported { .. } => FailInfo::BadAlg,
@@ -112,11 +122,7 @@ impl AppleService<'_> {
             return Ok(Err(FailInfo::BadRequest));
         };
         let now = self.now();
-        let mut store = self.lock()?;
-        let tx = store
-            .conn_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let grant = if msg.message_type == MessageType::PkcsReq {
+        let challenge_hash = if msg.message_type == MessageType::PkcsReq {
             // The transient signer must hold the requested key (proof of possession).
             let signer_key = msg.signer.public_key().map(|k| k.spki_der().to_vec());
             if signer_key.ok().as_deref() != Some(csr.public_key.as_slice()) {
@@ -126,15 +132,31 @@ impl AppleService<'_> {
                 return Ok(Err(FailInfo::BadRequest));
             };
             let hash = crypto::sha256(challenge.as_bytes());
+            // A first look outside the store lock, so that a refused challenge costs no
+            // signature; the transaction below decides.
+            let seen = queries::issuance_by_challenge(&*self.read()?, &hash)?;
+            if !seen.is_some_and(|iss| grantable(&iss, now, &cn)) {
+                return Ok(Err(FailInfo::BadRequest));
+            }
+            Some(hash)
+        } else {
+            None
+        };
+        // The certificate is signed before the store lock is taken (an RSA signature would
+        // hold every other writer back); it is recorded and returned only if the checks in
+        // the transaction grant it, and discarded otherwise.
+        let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0));
+        let cert = ca.issue_identity(&csr.subject, &csr.public_key, at, IDENTITY_DAYS)?;
+        let serial = crate::pki::serial_hex(&cert)?;
+        let mut store = self.lock()?;
+        let tx = store
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let grant = if let Some(hash) = challenge_hash {
             let Some(iss) = queries::issuance_by_challenge(&tx, &hash)? else {
                 return Ok(Err(FailInfo::BadRequest));
             };
-            if iss.used
-                || iss.closed
-                || iss.expires_at <= now
-                || CLOSED_STATES.contains(&iss.device_state.as_str())
-                || !crypto::ct_eq_str(&cn, &iss.device_id)
-            {
+            if !grantable(&iss, now, &cn) {
                 return Ok(Err(FailInfo::BadRequest));
             }
             Grant::First {
@@ -148,9 +170,6 @@ impl AppleService<'_> {
                 Err(info) => return Ok(Err(info)),
             }
         };
-        let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0));
-        let cert = ca.issue_identity(&csr.subject, &csr.public_key, at, IDENTITY_DAYS)?;
-        let serial = crate::pki::serial_hex(&cert)?;
         let not_after = now.saturating_add(i64::try_from(IDENTITY_DAYS * 86_400).unwrap_or(i64::MAX));
         match &grant {
             Grant::First {

@@ -114,7 +114,17 @@ pub struct ServerConfig {
     /// the writer's connection and mutex (the mode before issue 13; the load benchmark's
     /// "before").
     pub store_readers: usize,
+    /// Requests whose blocking work (SQLite, argon2, signing) may run at once, default
+    /// [`DEFAULT_BLOCKING_LIMIT`]; the others wait, as tasks, for a turn (no thread each).
+    /// `0` removes the bound (every request takes a blocking-pool thread at once, up to
+    /// tokio's 512: the mode before issue 13, kept for the load benchmark's "before").
+    pub blocking_limit: usize,
 }
+
+/// Default [`ServerConfig::blocking_limit`]: enough to keep the writer, the four readers and
+/// the CPU busy, few enough that 10,000 clients at once do not mean 512 threads and their
+/// stacks.
+pub const DEFAULT_BLOCKING_LIMIT: usize = 16;
 
 /// Largest DPC package the server serves (read into memory at start).
 pub const MAX_DPC_PACKAGE_BYTES: u64 = 256 * 1024 * 1024;
@@ -137,6 +147,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("app_links", &self.app_links)
             .field("dpc_package", &self.dpc_package)
             .field("store_readers", &self.store_readers)
+            .field("blocking_limit", &self.blocking_limit)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +172,7 @@ impl ServerConfig {
             app_links: AppLinks::default(),
             dpc_package: None,
             store_readers: 4,
+            blocking_limit: DEFAULT_BLOCKING_LIMIT,
         }
     }
 
@@ -434,6 +446,8 @@ impl App {
             pusher: config.pusher.clone().unwrap_or_else(|| Arc::new(push::NoPush)),
             web: web::Sessions::default(),
             app_links: config.app_links.clone(),
+            blocking: (config.blocking_limit > 0)
+                .then(|| Arc::new(tokio::sync::Semaphore::new(config.blocking_limit))),
         };
         Ok(Self { core: Arc::new(core) })
     }

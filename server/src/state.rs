@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub web: crate::web::Sessions,
     /// The phone apps' links offered by `/go`.
     pub app_links: crate::web::AppLinks,
+    /// Turns for blocking work ([`crate::ServerConfig::blocking_limit`]); `None`: unbounded.
+    pub blocking: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Shared {

@@ -36,6 +36,16 @@ fn median(v: &mut [Duration]) -> Duration {
     v[v.len() / 2]
 }
 
+/// `/proc/loadavg`'s three averages (the machine may be shared).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -150,6 +160,7 @@ async fn main() {
         }
     };
 
+    let load_before = loadavg();
     // Warm-up (not counted): one of each.
     let mut creds = creds.into_iter();
     for w in 0..3 {
@@ -189,7 +200,15 @@ async fn main() {
     let rt_max = *round_trips.last().unwrap();
     let rt_med = round_trips[runs / 2];
     let conn_max = *connections.last().unwrap();
-    println!("enrollment benchmark: {runs} enrollments (token), loopback TLS, real agent and server");
+    println!(
+        "enrollment benchmark: {runs} enrollments (token), loopback TLS, real agent and server, {} build",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "optimised (release/bench)"
+        }
+    );
+    println!("  load average before {load_before}, after {}", loadavg());
     println!(
         "  enrollment credential -> active   median {:>8.2} ms   (p90 {:.2} ms)",
         ms(enroll_med),

@@ -11,11 +11,23 @@
 //! a device whose enrollment failed is resumed once and counted again if it still fails), and
 //! the server's peak memory (VmHWM of the child, from `/proc`).
 //!
-//! Store modes (`--modes`, default `single,pool`): `single` is the server before issue 13 (one
-//! SQLite connection behind one mutex for reads and writes); `pool` is the default (one writer
-//! connection, reads on a pool of reader connections, WAL). Both in one run give before/after.
+//! Server modes (`--modes`, default `single,pool`): `single` is the server before issue 13 (one
+//! SQLite connection behind one mutex for reads and writes, and no bound on blocking work: each
+//! request takes a blocking-pool thread, up to tokio's 512); `pool` is the default (one writer
+//! connection, reads on a pool of reader connections, WAL, and at most
+//! [`enroll_server::DEFAULT_BLOCKING_LIMIT`] requests' blocking work at once). Both in one run
+//! give before/after.
 //!
-//! Run: `cargo bench -p enroll-e2e --bench load` (add `-- --sizes 100,1000 --modes pool`).
+//! The fleet: all N agents are started at once, and at most `--concurrency` (default 1,000) of
+//! them have a request in flight (a semaphore in the simulator; a device waiting for its turn
+//! has not started its timers). The latencies are per agent call, from when it got its turn.
+//! `--concurrency 0` lets all N go at once.
+//!
+//! Each run prints the load average (`/proc/loadavg`) before and after it: the machine may be
+//! shared.
+//!
+//! Run: `cargo bench -p enroll-e2e --bench load` (add `-- --sizes 100,1000 --modes pool
+//! --concurrency 500`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -45,10 +57,10 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 async fn serve(dir: &Path, mode: &str) {
     let mut config = enroll_server::ServerConfig::new(dir);
     config.bind = "127.0.0.1:0".parse().unwrap();
-    config.store_readers = match mode {
-        "single" => 0,
-        _ => enroll_server::ServerConfig::new(dir).store_readers,
-    };
+    if mode == "single" {
+        config.store_readers = 0;
+        config.blocking_limit = 0;
+    }
     let server = enroll_server::start(config).await.unwrap();
     println!("{}", server.base_url());
     tokio::task::spawn_blocking(|| {
@@ -201,7 +213,26 @@ struct RunFigures {
     server_cpu_checkin: f64,
 }
 
-async fn run(mode: &str, n: usize) -> RunFigures {
+/// `/proc/loadavg`'s three averages.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A turn to have a request in flight (`None`: no bound).
+async fn turn(gate: &Option<Arc<tokio::sync::Semaphore>>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    match gate {
+        Some(g) => Some(g.clone().acquire_owned().await.unwrap()),
+        None => None,
+    }
+}
+
+async fn run(mode: &str, n: usize, concurrency: usize) -> RunFigures {
+    let gate = (concurrency > 0).then(|| Arc::new(tokio::sync::Semaphore::new(concurrency)));
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
     let child = spawn_server(&data, mode);
@@ -255,7 +286,11 @@ async fn run(mode: &str, n: usize) -> RunFigures {
         let agent = agent.clone();
         let base = child.url.clone();
         let cred = Credential::token(token.token.expose()).unwrap();
-        tasks.spawn(async move { enroll_device(&agent, &base, cred).await });
+        let gate = gate.clone();
+        tasks.spawn(async move {
+            let _turn = turn(&gate).await;
+            enroll_device(&agent, &base, cred).await
+        });
     }
     let mut samples = Samples::default();
     while let Some(s) = tasks.join_next().await {
@@ -273,7 +308,9 @@ async fn run(mode: &str, n: usize) -> RunFigures {
     let mut tasks = tokio::task::JoinSet::new();
     for agent in &active {
         let agent = agent.clone();
+        let gate = gate.clone();
         tasks.spawn(async move {
+            let _turn = turn(&gate).await;
             let mut s = Samples::default();
             let t = Instant::now();
             match agent.checkin(BTreeMap::new()).await {
@@ -360,16 +397,25 @@ fn main() {
         .split(',')
         .map(|s| s.trim().parse().unwrap())
         .collect();
+    let concurrency: usize = arg(&args, "--concurrency")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(1000);
     let modes: Vec<String> = arg(&args, "--modes")
         .unwrap_or_else(|| "single,pool".into())
         .split(',')
         .map(|s| s.trim().to_owned())
         .collect();
-    println!("load benchmark: N agents enroll at once (one token), then check in at once; server in a child process");
+    println!(
+        "load benchmark: N agents enroll at once (one token), then check in at once, at most {} in flight; server in a child process; {} build",
+        if concurrency == 0 { "all".to_owned() } else { concurrency.to_string() },
+        if cfg!(debug_assertions) { "debug" } else { "optimised (release/bench)" }
+    );
     for &n in &sizes {
         for mode in &modes {
-            let mut f = rt.block_on(run(mode, n));
+            let before = loadavg();
+            let mut f = rt.block_on(run(mode, n, concurrency));
             print(mode, n, &mut f);
+            println!("           load average before {before}, after {}", loadavg());
         }
     }
 }

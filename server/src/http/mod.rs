@@ -83,15 +83,31 @@ pub(crate) fn router(core: AppState, routes: Vec<Route>) -> Router {
         .with_state(core)
 }
 
-/// Runs `f` on the blocking thread pool.
+/// Runs `f` on the blocking thread pool, once one of the server's turns for blocking work is
+/// free (`ServerConfig::blocking_limit`; the request waits as a task, holding no thread). The
+/// turn is held until `f` returns, even when the client has gone meanwhile.
 pub(crate) async fn blocking<T, F>(core: AppState, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Shared) -> Result<T, ApiError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(move || f(&core))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+    let turn = match &core.blocking {
+        Some(turns) => Some(
+            turns
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| ApiError::internal(&e))?,
+        ),
+        None => None,
+    };
+    tokio::task::spawn_blocking(move || {
+        let out = f(&core);
+        drop(turn);
+        out
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
 }
 
 /// What a handler answers.
@@ -106,5 +122,50 @@ pub fn parse_method(m: &str) -> Option<Method> {
         "PATCH" => Some(Method::PATCH),
         "DELETE" => Some(Method::DELETE),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{App, ServerConfig};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Runs 12 blocking jobs of 30 ms at once and returns how many ran at the same time, at most.
+    async fn peak_concurrency(limit: usize) -> usize {
+        let dir = std::env::temp_dir().join(format!("enroll-blocking-{}", uuid::Uuid::new_v4()));
+        let mut config = ServerConfig::new(&dir);
+        config.blocking_limit = limit;
+        let app = App::open(&config, "https://127.0.0.1:8443").unwrap();
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let mut jobs = tokio::task::JoinSet::new();
+        for _ in 0..12 {
+            let (core, running, peak) = (app.core.clone(), running.clone(), peak.clone());
+            jobs.spawn(blocking(core, move |_| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            }));
+        }
+        while let Some(r) = jobs.join_next().await {
+            r.unwrap().unwrap();
+        }
+        drop(app);
+        let _ = std::fs::remove_dir_all(dir);
+        peak.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_work_is_bounded_by_the_limit() {
+        assert!(peak_concurrency(3).await <= 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_limit_every_request_takes_a_thread() {
+        // The check that the bounded test above could fail: unbounded, more than 3 overlap.
+        assert!(peak_concurrency(0).await > 3);
     }
 }

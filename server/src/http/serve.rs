@@ -200,6 +200,10 @@ async fn serve_loop(
             _ = shutdown_rx.changed() => break,
         };
         counters.connections.fetch_add(1, Ordering::Relaxed);
+        // Replies go out as soon as they are written (no Nagle wait for the client's ACK).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "TCP_NODELAY refused");
+        }
         let per_request = counters.clone();
         let router = router.clone();
         // The peer address (rate limits per source address) and certificate for the handlers.

@@ -12,9 +12,13 @@
 //! next side effect, and every server call is idempotent, so a kill at any point resumes with
 //! [`Agent::run`] and never creates a second device record.
 //!
+//! After a PIN enrollment of a user without a password, the active state carries the server's
+//! offer to set one ([`Agent::set_password`], [`Agent::skip_password`], in `password.rs`).
+//!
 //! Transitions live in [`Agent::step`]; I/O helpers in [`crate::client`] and
 //! [`crate::profile`].
 
+mod password;
 mod start;
 pub mod state;
 
@@ -309,6 +313,7 @@ impl Agent {
                     device_id: r.device_id,
                     kind: r.kind,
                     user: r.user,
+                    password_setup: r.password_setup == Some(protocol::PasswordSetup::Offered),
                 };
                 self.transition(
                     st,
@@ -520,6 +525,7 @@ impl Agent {
                 device_secret: reply.device_secret,
             },
             profile_identifier: profile.identifier,
+            password_offer: enrollment.password_offer(),
             user: enrollment.user,
             enrolled_at_ms: self.platform.clock.now_ms(),
         };

@@ -175,6 +175,9 @@ pub enum EnrollmentState {
         device_id: String,
         /// Enrolled user, if any.
         user: Option<String>,
+        /// The user enrolled with a one-time PIN and has no password yet: ask for one and call
+        /// [`EnrollClient::set_password`], or [`EnrollClient::skip_password`] (seed 003).
+        password_offered: bool,
     },
     /// The user cancelled; the server deactivated MDM for the device.
     Cancelled,
@@ -206,7 +209,15 @@ impl From<EnrollmentStatus> for EnrollmentState {
             EnrollmentStatus::Authenticated { device_id } => Self::Authenticated { device_id },
             EnrollmentStatus::ProfileReady { expires_at } => Self::ProfileReady { expires_at },
             EnrollmentStatus::Installing { expires_at } => Self::Installing { expires_at },
-            EnrollmentStatus::Active { device_id, user } => Self::Active { device_id, user },
+            EnrollmentStatus::Active {
+                device_id,
+                user,
+                password_offered,
+            } => Self::Active {
+                device_id,
+                user,
+                password_offered,
+            },
             EnrollmentStatus::Cancelled => Self::Cancelled,
             EnrollmentStatus::Expired { fetches } => Self::Expired { fetches },
             EnrollmentStatus::Failed { reason, code } => Self::Failed {
@@ -357,7 +368,8 @@ impl Drop for TaskHandle {
     }
 }
 
-/// The enrollment agent: enroll, resume, cancel, check in, re-enroll, forget.
+/// The enrollment agent: enroll, resume (retarget), cancel, set the first password, check in,
+/// re-enroll, forget.
 ///
 /// One per app (it owns the persisted enrollment state under `ClientConfig.state_key`).
 /// Thread-safe; operations are serialised: a second call waits for the first to finish a
@@ -474,6 +486,36 @@ impl EnrollClient {
         let agent = self.inner.clone();
         let credential = credential.map(|c| c.inner.clone());
         on_runtime(async move { Ok(agent.reenroll(server_url.as_deref(), credential).await?.into()) }).await
+    }
+
+    /// Points an attempt the server never accepted (`Discovered`: a typo in the address, a
+    /// stopped server) at `server_url`, keeping its credential; then call
+    /// [`EnrollClient::resume`]. The same server is always accepted. Throws `NotAllowedNow` once
+    /// the server accepted the enrollment (cancel it, then enroll with the new server) or when
+    /// nothing is in progress, `InvalidInput` for a malformed URL. Does no network I/O.
+    pub async fn retarget(&self, server_url: String) -> Result<EnrollmentState, EnrollError> {
+        let agent = self.inner.clone();
+        on_runtime(async move { Ok(agent.retarget(&server_url).await?.into()) }).await
+    }
+
+    /// Sets the enrolled user's first password when the state is `Active` with
+    /// `password_offered` (after a one-time PIN, seed 003): sent once to the server, never kept.
+    /// Returns the state (`password_offered` false once set).
+    ///
+    /// Throws `ServerRejected` with `WeakPassword` (8 to 1024 bytes: ask again),
+    /// `PasswordAlreadySet` or `PasswordNotOffered` (the offer is dropped), `Retryable` /
+    /// `Offline` (try again), `NotAllowedNow` when no password is offered.
+    pub async fn set_password(&self, password: String) -> Result<EnrollmentState, EnrollError> {
+        let agent = self.inner.clone();
+        let password = enroll_core::secret::SecretString::new(password);
+        on_runtime(async move { Ok(agent.set_password(password).await?.into()) }).await
+    }
+
+    /// Declines the first-password step (the user can set one later in the self-service
+    /// portal): `password_offered` becomes false. Does nothing without an offer; no network I/O.
+    pub async fn skip_password(&self) -> Result<EnrollmentState, EnrollError> {
+        let agent = self.inner.clone();
+        on_runtime(async move { Ok(agent.skip_password().await?.into()) }).await
     }
 
     /// Forgets all local enrollment state and secrets (deletes the state key from the secure

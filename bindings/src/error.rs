@@ -208,6 +208,12 @@ pub enum ServerErrorCode {
     DeviceNotApproved,
     /// The device is not assigned to an enrollment profile.
     DeviceUnassigned,
+    /// The new password is too short or too long (8 to 1024 bytes).
+    WeakPassword,
+    /// The account already has a password.
+    PasswordAlreadySet,
+    /// No password can be set through this enrollment (now).
+    PasswordNotOffered,
     /// A code this version does not know.
     Unknown,
 }
@@ -237,6 +243,9 @@ impl From<ErrorCode> for ServerErrorCode {
             ErrorCode::DeviceNotMatched => Self::DeviceNotMatched,
             ErrorCode::DeviceNotApproved => Self::DeviceNotApproved,
             ErrorCode::DeviceUnassigned => Self::DeviceUnassigned,
+            ErrorCode::WeakPassword => Self::WeakPassword,
+            ErrorCode::PasswordAlreadySet => Self::PasswordAlreadySet,
+            ErrorCode::PasswordNotOffered => Self::PasswordNotOffered,
             ErrorCode::Unknown => Self::Unknown,
         }
     }

@@ -16,7 +16,7 @@ use enroll_ffi::platform::{ForeignDevice, ForeignInstaller, ForeignStore};
 use enroll_ffi::{
     ClientConfig, Credential, DeviceAction, DeviceDescriptor, DeviceInfo, DevicePlatform, DeviceState,
     EnrollClient, EnrollError, EnrollmentObserver, EnrollmentState, InstallOutcome, PlatformError,
-    PlatformErrorKind, ProfileInstaller, ProfileToInstall, SecureStore,
+    PlatformErrorKind, ProfileInstaller, ProfileToInstall, SecureStore, ServerErrorCode,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -241,10 +241,16 @@ async fn pin_enrollment_reaches_active_and_is_observed() {
     let credential = Credential::pin("pin.user@example.com".into(), pin.clone()).expect("pin");
     assert!(!format!("{credential:?}").contains(&pin));
     let state = app.client.enroll(url, credential).await.expect("enroll");
-    let EnrollmentState::Active { device_id, user } = state.clone() else {
+    let EnrollmentState::Active {
+        device_id,
+        user,
+        password_offered,
+    } = state.clone()
+    else {
         panic!("not active: {state:?}");
     };
     assert_eq!(user.as_deref(), Some("pin.user@example.com"));
+    assert!(password_offered, "a PIN user without a password is offered one");
     assert_eq!(app.client.status(), state);
     wait_for(&recorder, |st| matches!(st, EnrollmentState::Active { .. })).await;
     let seen = recorder.0.lock().expect("lock").clone();
@@ -271,6 +277,39 @@ async fn pin_enrollment_reaches_active_and_is_observed() {
     let checkin = app.client.checkin(HashMap::new()).await.expect("checkin");
     assert_eq!(checkin.device_state, DeviceState::Active);
     assert_eq!(checkin.applied, None);
+
+    // The first password (seed 003): a weak one is refused with its code, a good one is set.
+    match app.client.set_password("short".into()).await {
+        Err(EnrollError::ServerRejected { code, detail }) => {
+            assert_eq!(code, ServerErrorCode::WeakPassword);
+            assert!(!detail.contains("short"), "{detail}");
+        }
+        other => panic!("weak password: {other:?}"),
+    }
+    let after = app
+        .client
+        .set_password("Ffi-First-Passw0rd".into())
+        .await
+        .expect("set password");
+    assert!(
+        matches!(
+            after,
+            EnrollmentState::Active {
+                password_offered: false,
+                ..
+            }
+        ),
+        "{after:?}"
+    );
+    assert!(matches!(
+        app.client.set_password("Ffi-Second-Passw0rd".into()).await,
+        Err(EnrollError::NotAllowedNow { .. })
+    ));
+    // An active device's enrollment cannot move to another server.
+    assert!(matches!(
+        app.client.retarget("https://other.example.com".into()).await,
+        Err(EnrollError::NotAllowedNow { .. })
+    ));
 
     // A retire reaches the device at check-in: profile removed, state cleared.
     s.admin

@@ -146,6 +146,17 @@ pub struct ServerRunArgs {
     /// Serve plain http (loopback only; development).
     #[arg(long)]
     insecure_http: bool,
+    /// Android package of the enrollment app (`/go`'s intent URL, `/.well-known/assetlinks.json`).
+    #[arg(long)]
+    android_package: Option<String>,
+    /// SHA-256 fingerprint of the Android app's signing certificate (`AB:CD:…`, from `apksigner
+    /// verify --print-certs` or `keytool -list`): serves `/.well-known/assetlinks.json`.
+    #[arg(long)]
+    android_cert_sha256: Option<String>,
+    /// The iOS app as `TEAMID.bundle.id`: serves `/.well-known/apple-app-site-association`
+    /// (universal links for `/go`).
+    #[arg(long)]
+    apple_app_id: Option<String>,
 }
 
 fn table_devices(devices: &[protocol::DeviceView]) -> String {
@@ -181,6 +192,23 @@ pub async fn run(cmd: &ServerCommand, out: &Out) -> anyhow::Result<()> {
             config.dpc_package = args.dpc_apk.clone().or(provisioning.apk.clone());
             config.profile_validity = Duration::from_secs(args.profile_validity);
             config.insecure_http = args.insecure_http;
+            if let Some(pkg) = args
+                .android_package
+                .clone()
+                .or(provisioning.android_package.clone())
+            {
+                config.app_links.android_package = pkg;
+            }
+            if let Some(fp) = args
+                .android_cert_sha256
+                .as_ref()
+                .or(provisioning.android_cert_sha256.as_ref())
+            {
+                config.app_links.android_cert_sha256 = Some(enroll_server::normalize_cert_sha256(fp).ok_or_else(
+                    || anyhow::anyhow!("--android-cert-sha256 must be the certificate's SHA-256 as 32 hex bytes (AB:CD:…)"),
+                )?);
+            }
+            config.app_links.apple_app_id = args.apple_app_id.clone().or(provisioning.apple_app_id.clone());
             let data_dir = config.data_dir.clone();
             let server = enroll_server::start(config).await?;
             out.result(

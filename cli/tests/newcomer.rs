@@ -518,3 +518,93 @@ fn ctrl_c_after_the_upload_says_what_the_server_does_and_its_log_agrees() {
         }
     );
 }
+
+/// Seed 003 in the CLI: after a PIN enrollment of a user without a password the server offers
+/// to set one; `--new-password-file` sets it (a weak one is refused, typed, and `resume` tries
+/// again), `--no-new-password` declines, and `--json` says whether a password was set.
+#[test]
+fn after_a_pin_the_cli_sets_the_first_password_from_a_file_or_skips_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = start_server(&data, "127.0.0.1:0", &[]);
+    let ca = data.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    admin(&server, &data, &["user-add", "first@example.com"]);
+    let invite = admin(&server, &data, &["invite", "first@example.com", "--pin"]);
+    let (url, pin) = (
+        invite["url"].as_str().unwrap().to_owned(),
+        invite["pin"].as_str().unwrap().to_owned(),
+    );
+    let weak = dir.path().join("weak.txt");
+    std::fs::write(&weak, "short\n").unwrap();
+    let good = dir.path().join("good.txt");
+    std::fs::write(&good, "Cli-First-Passw0rd\n").unwrap();
+    let state = dir.path().join("agent");
+    let (code, json, err) = run(
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--ca",
+            ca,
+            "--pin",
+            &pin,
+            "--new-password-file",
+            weak.to_str().unwrap(),
+        ],
+        &state,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(json["state"], "active", "{json}");
+    assert_eq!(json["password_set"], false, "{json}");
+    assert_eq!(json["password_error"]["code"], "weak_password", "{json}");
+    assert_eq!(json["password_offered"], true, "{json}");
+    assert!(err.contains("enroll resume --new-password-file"), "{err}");
+    let (code, json, err) = run(&["resume", "--new-password-file", good.to_str().unwrap()], &state);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        (json["password_set"].as_bool(), json["password_offered"].as_bool()),
+        (Some(true), Some(false)),
+        "{json}"
+    );
+    assert!(!json.to_string().contains("Cli-First-Passw0rd") && !err.contains("Cli-First-Passw0rd"));
+    let users = admin(&server, &data, &["users"]);
+    let first = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "first@example.com")
+        .unwrap()
+        .clone();
+    assert_eq!(first["has_password"], true, "{first}");
+
+    // Declined: nothing set, the offer gone.
+    admin(&server, &data, &["user-add", "skip@example.com"]);
+    let invite = admin(&server, &data, &["invite", "skip@example.com", "--pin"]);
+    let state = dir.path().join("agent-skip");
+    let (code, json, err) = run(
+        &[
+            "enroll",
+            "--server",
+            invite["url"].as_str().unwrap(),
+            "--ca",
+            ca,
+            "--pin",
+            invite["pin"].as_str().unwrap(),
+            "--no-new-password",
+        ],
+        &state,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        (json["password_set"].as_bool(), json["password_offered"].as_bool()),
+        (Some(false), Some(false)),
+        "{json}"
+    );
+    let users = admin(&server, &data, &["users"]);
+    assert!(users
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["email"] == "skip@example.com" && u["has_password"] == false));
+}

@@ -1,4 +1,5 @@
-//! Secret-planting scan (issue 13): known secrets (a password, a one-time PIN, an enrollment
+//! Secret-planting scan (issue 13): known secrets (a password, the first password set after a
+//! PIN, a one-time PIN, an enrollment
 //! token, the admin token, the device secrets the server issues) go through a real server
 //! process and the `enroll` binary, both at the most verbose log level (`ENROLL_LOG=trace`),
 //! with `--json`. No log line of either, no error document and no `--json` output may hold
@@ -14,6 +15,8 @@ use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_enroll");
 const PASSWORD: &str = "Planted-Passw0rd-7c41";
+/// The first password the PIN-enrolled agent sets (`--new-password-file`).
+const NEW_PASSWORD: &str = "Planted-NewPassw0rd-93b2";
 
 struct Run {
     ok: bool,
@@ -132,6 +135,9 @@ fn planted_secrets_appear_in_no_log_error_or_json_output() {
         dir.path().join("a-tok"),
     );
     let wrong_pin = if pin == "00000000" { "11111111" } else { "00000000" };
+    let new_password_file = dir.path().join("new-password.txt");
+    std::fs::write(&new_password_file, format!("{NEW_PASSWORD}\n")).unwrap();
+    let new_password_file = new_password_file.to_str().unwrap().to_owned();
     for (what, state, args, stdin, ok) in [
         (
             "enroll wrong pin",
@@ -143,7 +149,17 @@ fn planted_secrets_appear_in_no_log_error_or_json_output() {
         (
             "enroll pin",
             &s_pin,
-            vec!["enroll", "--server", &invite_url, "--ca", ca, "--pin", &pin],
+            vec![
+                "enroll",
+                "--server",
+                &invite_url,
+                "--ca",
+                ca,
+                "--pin",
+                &pin,
+                "--new-password-file",
+                &new_password_file,
+            ],
             None,
             true,
         ),
@@ -209,10 +225,23 @@ fn planted_secrets_appear_in_no_log_error_or_json_output() {
     }
     let r = admin(&["devices"], None);
     keep("devices", &r, true);
+    // The first password went through: the PIN user has one now.
+    let r = admin(&["users"], None);
+    keep("users", &r, true);
+    assert!(
+        last_json(&r.stdout)
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["email"] == "pin@example.com" && u["has_password"] == true),
+        "{}",
+        r.stdout
+    );
 
     // The secrets: the planted ones, the admin token, and the device secrets the agents hold.
     let mut secrets = vec![
         ("password", PASSWORD.to_owned()),
+        ("new password", NEW_PASSWORD.to_owned()),
         ("PIN", pin.clone()),
         ("enrollment token", token.clone()),
         (

@@ -564,6 +564,24 @@ impl ProtocolClient {
             .await
     }
 
+    /// `POST /enrollments/{id}/password`: the user's first password (offered by the enrollment
+    /// reply). Sent once, never retried: after a reply lost on the way a second request would
+    /// find the password set (`password_already_set`).
+    pub async fn set_password(
+        &self,
+        enrollment_id: &str,
+        secret: &SecretString,
+        request: &protocol::SetPasswordRequest,
+    ) -> Result<protocol::SetPasswordResponse> {
+        let path = fill(protocol::routes::ENROLLMENT_PASSWORD, enrollment_id)?;
+        let body = serde_json::to_vec(request)
+            .map_err(|_| Error::InvalidState("password request encoding".into()))?;
+        let reply = self
+            .call_once(Method::POST, &path, Some(secret), None, Some(body), Expect::Json)
+            .await?;
+        decode_json(&reply.body)
+    }
+
     /// `POST /enrollments/{id}/cancel`.
     pub async fn cancel(
         &self,

@@ -172,6 +172,13 @@ impl Error {
                 ErrorCode::PinExpired => {
                     "This one-time PIN has expired. Ask your IT administrator for a new invitation."
                 }
+                ErrorCode::WeakPassword => {
+                    "This password is too short or too long: choose one of 8 to 1024 characters."
+                }
+                ErrorCode::PasswordAlreadySet => "This account already has a password. Sign in with it.",
+                ErrorCode::PasswordNotOffered => {
+                    "A password cannot be set from this device now. Set it in the self-service portal."
+                }
                 ErrorCode::DeviceInactive => {
                     "This device is no longer managed. Enroll it again."
                 }

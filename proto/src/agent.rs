@@ -144,7 +144,40 @@ pub struct EnrollResponse {
     pub user: Option<String>,
     /// Seconds a profile stays installable once issued.
     pub profile_validity_secs: u64,
+    /// `offered`: the enrollment used an invitation's one-time PIN and the user has no password
+    /// yet, so the agent may set one once with `POST /enrollments/{id}/password` (seed 003, the
+    /// same step as the portal's). Absent otherwise (and from servers without the step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_setup: Option<PasswordSetup>,
 }
+
+/// Whether the user of an enrollment may set their first password through the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordSetup {
+    /// The user has no password yet: `POST /enrollments/{id}/password` sets one.
+    Offered,
+}
+
+/// `POST /enrollments/{id}/password` body: the user's first password (8 to 1024 bytes,
+/// [`MIN_NEW_PASSWORD_BYTES`] to [`MAX_PASSWORD_BYTES`]). Redacted in `Debug`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetPasswordRequest {
+    /// The new password.
+    pub password: SecretString,
+}
+
+/// Reply to `POST /enrollments/{id}/password`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetPasswordResponse {
+    /// The user (e-mail) whose password is now set.
+    pub user: String,
+}
+
+/// Shortest password a user may set (portal and agent), in bytes.
+pub const MIN_NEW_PASSWORD_BYTES: usize = 8;
+/// Longest password accepted anywhere, in bytes.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// `POST /devices/{id}/reenroll` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,7 +321,7 @@ pub struct ErrorInfo {
 ///
 /// On the wire each code is its snake_case name (`"invalid_pin"`, [`ErrorCode::as_str`]). The
 /// serde implementations are written by hand over that one table: the derived deserializer of a
-/// 23-variant enum cost about 5 KB of the mobile library.
+/// 26-variant enum cost about 5 KB of the mobile library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// The request is malformed.
@@ -335,13 +368,20 @@ pub enum ErrorCode {
     DeviceNotApproved,
     /// The device is not assigned to an enrollment profile (Samsung KME).
     DeviceUnassigned,
+    /// The new password is too short or too long (8 to 1024 bytes).
+    WeakPassword,
+    /// The account already has a password: sign in with it.
+    PasswordAlreadySet,
+    /// No password can be set through this enrollment (not a PIN enrollment, a directory
+    /// account, or the offer ended).
+    PasswordNotOffered,
     /// A code this version does not know (its wire name is `unknown`).
     Unknown,
 }
 
 impl ErrorCode {
     /// Every code this version knows, in declaration order ([`ErrorCode::Unknown`] aside).
-    pub const KNOWN: [ErrorCode; 22] = [
+    pub const KNOWN: [ErrorCode; 25] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::InvalidCredentials,
@@ -364,6 +404,9 @@ impl ErrorCode {
         Self::DeviceNotMatched,
         Self::DeviceNotApproved,
         Self::DeviceUnassigned,
+        Self::WeakPassword,
+        Self::PasswordAlreadySet,
+        Self::PasswordNotOffered,
     ];
 
     /// The code's wire name, e.g. `"invalid_pin"`.
@@ -391,6 +434,9 @@ impl ErrorCode {
             Self::DeviceNotMatched => "device_not_matched",
             Self::DeviceNotApproved => "device_not_approved",
             Self::DeviceUnassigned => "device_unassigned",
+            Self::WeakPassword => "weak_password",
+            Self::PasswordAlreadySet => "password_already_set",
+            Self::PasswordNotOffered => "password_not_offered",
             Self::Unknown => "unknown",
         }
     }

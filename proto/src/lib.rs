@@ -94,6 +94,10 @@ pub mod routes {
     pub const ENROLLMENT_CANCEL: &str = "/api/v1/enrollments/{id}/cancel";
     /// `POST` [`super::ConfirmRequest`] → [`super::ConfirmResponse`]. Enrollment bearer.
     pub const ENROLLMENT_CONFIRM: &str = "/api/v1/enrollments/{id}/confirm";
+    /// `POST` [`super::SetPasswordRequest`] → [`super::SetPasswordResponse`]: the user's first
+    /// password, once, when the enrollment reply offered it (`password_setup: offered`).
+    /// Enrollment bearer.
+    pub const ENROLLMENT_PASSWORD: &str = "/api/v1/enrollments/{id}/password";
     /// `POST` [`super::CheckinRequest`] → [`super::CheckinResponse`]. Device bearer.
     pub const DEVICE_CHECKIN: &str = "/api/v1/devices/{id}/checkin";
     /// `POST` [`super::AckRequest`] → [`super::CheckinResponse`]. Device bearer.

@@ -13,8 +13,8 @@ pub const TOKEN_DAYS: std::ops::RangeInclusive<u32> = 7..=999;
 pub const DEFAULT_TOKEN_DAYS: u32 = 7;
 /// Longest accepted e-mail address, in characters.
 pub(crate) const MAX_EMAIL_CHARS: usize = 254;
-/// Longest accepted password, in bytes.
-pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest accepted password, in bytes (the wire protocol's limit).
+pub(crate) const MAX_PASSWORD_BYTES: usize = enroll_proto::MAX_PASSWORD_BYTES;
 /// Longest accepted identifier (enrollment, device), in bytes.
 pub(crate) const MAX_ID_BYTES: usize = 64;
 /// Default and largest page of a device listing.

@@ -37,7 +37,7 @@ pub enum ServerError {
 /// The HTTP status an error code is answered with.
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::BadRequest | ErrorCode::WeakPassword => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthorized
         | ErrorCode::InvalidCredentials
         | ErrorCode::InvalidPin
@@ -46,10 +46,12 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::DeviceInactive
         | ErrorCode::DeviceNotMatched
         | ErrorCode::DeviceNotApproved
-        | ErrorCode::DeviceUnassigned => StatusCode::FORBIDDEN,
-        ErrorCode::PinUsed | ErrorCode::EnrollmentClosed | ErrorCode::IdempotencyConflict => {
-            StatusCode::CONFLICT
-        }
+        | ErrorCode::DeviceUnassigned
+        | ErrorCode::PasswordNotOffered => StatusCode::FORBIDDEN,
+        ErrorCode::PinUsed
+        | ErrorCode::EnrollmentClosed
+        | ErrorCode::IdempotencyConflict
+        | ErrorCode::PasswordAlreadySet => StatusCode::CONFLICT,
         ErrorCode::PinExpired | ErrorCode::TokenExpired => StatusCode::GONE,
         ErrorCode::EnrollmentNotFound | ErrorCode::DeviceNotFound | ErrorCode::NotFound => {
             StatusCode::NOT_FOUND

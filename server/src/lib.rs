@@ -63,7 +63,7 @@ pub use clock::{ManualClock, ServerClock, SystemClock};
 pub use directory::{Directory, DirectoryError, SqliteDirectory};
 pub use error::ServerError;
 pub use http::serve::{RunningServer, ServerStats};
-pub use web::AppLinks;
+pub use web::{is_apple_app_id, normalize_cert_sha256, AppLinks};
 
 use enroll_proto::secret::SecretString;
 use std::net::SocketAddr;
@@ -222,6 +222,22 @@ impl ServerConfig {
             return Err(ServerError::Config(
                 "app_links.android_package must be an Android package name (letters, digits, . and _)".into(),
             ));
+        }
+        if let Some(id) = &self.app_links.apple_app_id {
+            if !web::is_apple_app_id(id) {
+                return Err(ServerError::Config(
+                    "app_links.apple_app_id must be TEAMID.bundle.id (a 10-character team id, a dot, the bundle id)"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(fp) = &self.app_links.android_cert_sha256 {
+            if web::normalize_cert_sha256(fp).as_deref() != Some(fp.as_str()) {
+                return Err(ServerError::Config(
+                    "app_links.android_cert_sha256 must be the SHA-256 of the app's signing certificate as AB:CD:…                      (32 upper-case hex pairs)"
+                        .into(),
+                ));
+            }
         }
         let links = [
             ("app_links.play_store_url", Some(&self.app_links.play_store_url)),

@@ -4,10 +4,12 @@
 //! enroll-server [--data-dir DIR] [--bind ADDR] [--hostname NAME]... [--public-url URL]
 //!               [--name NAME] [--profile-validity SECS] [--insecure-http]
 //!               [--android-package PKG] [--play-store-url URL] [--app-store-url URL]
-//!               [--universal-link-base URL]
+//!               [--universal-link-base URL] [--apple-app-id TEAMID.BUNDLE]
+//!               [--android-cert-sha256 FINGERPRINT]
 //! ```
 //!
-//! The last four set the phone apps the invitation page `/go` offers (`AppLinks`).
+//! The last six set the phone apps the invitation page `/go` offers (`AppLinks`); the last two
+//! also serve `/.well-known/apple-app-site-association` and `/.well-known/assetlinks.json`.
 //!
 //! The data directory defaults to `$ENROLL_DATA_DIR`, else `./.enroll-dev/server`. Logs go to
 //! stderr (`RUST_LOG` filters them, default `info`).
@@ -18,7 +20,8 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: enroll-server [--data-dir DIR] [--bind ADDR] [--hostname NAME]... \
 [--public-url URL] [--name NAME] [--profile-validity SECS] [--insecure-http] \
-[--android-package PKG] [--play-store-url URL] [--app-store-url URL] [--universal-link-base URL]";
+[--android-package PKG] [--play-store-url URL] [--app-store-url URL] [--universal-link-base URL] \
+[--apple-app-id TEAMID.BUNDLE] [--android-cert-sha256 FINGERPRINT]";
 
 fn parse_args(args: &[String]) -> Result<ServerConfig, String> {
     let data_dir = std::env::var_os("ENROLL_DATA_DIR")
@@ -50,6 +53,14 @@ fn parse_args(args: &[String]) -> Result<ServerConfig, String> {
             "--app-store-url" => config.app_links.app_store_url = value("--app-store-url")?,
             "--universal-link-base" => {
                 config.app_links.universal_link_base = Some(value("--universal-link-base")?)
+            }
+            "--apple-app-id" => config.app_links.apple_app_id = Some(value("--apple-app-id")?),
+            "--android-cert-sha256" => {
+                let fp = value("--android-cert-sha256")?;
+                config.app_links.android_cert_sha256 = Some(
+                    enroll_server::normalize_cert_sha256(&fp)
+                        .ok_or("--android-cert-sha256 must be 32 hex bytes (AB:CD:…)")?,
+                );
             }
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),

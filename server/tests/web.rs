@@ -165,6 +165,52 @@ async fn go_names_the_invited_user_and_offers_the_app_on_phones() {
 }
 
 #[tokio::test]
+async fn app_association_files_are_served_from_the_config_and_404_without_it() {
+    let plain = Harness::new();
+    let mut b = Browser::new(&plain);
+    for path in [
+        "/.well-known/apple-app-site-association",
+        "/.well-known/assetlinks.json",
+    ] {
+        let r = b.get(path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: not configured");
+    }
+    let h = Harness::with(|c| {
+        c.app_links.apple_app_id = Some("ABCDE12345.com.example.enroll".into());
+        c.app_links.android_package = "com.example.agent".into();
+        c.app_links.android_cert_sha256 = enroll_server::normalize_cert_sha256(&"ab".repeat(32));
+    });
+    let mut b = Browser::new(&h);
+    let r = b.get("/.well-known/apple-app-site-association").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers.get("location").is_none());
+    assert_eq!(r.headers["content-type"], "application/json");
+    let aasa: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let details = &aasa["applinks"]["details"][0];
+    assert_eq!(details["appIDs"], json!(["ABCDE12345.com.example.enroll"]));
+    assert_eq!(details["components"][0]["/"], "/go*");
+    assert_eq!(details["paths"], json!(["/go*"]));
+    let r = b.get("/.well-known/assetlinks.json").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "application/json");
+    let links: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        links[0]["relation"],
+        json!(["delegate_permission/common.handle_all_urls"])
+    );
+    assert_eq!(links[0]["target"]["namespace"], "android_app");
+    assert_eq!(links[0]["target"]["package_name"], "com.example.agent");
+    let fp = links[0]["target"]["sha256_cert_fingerprints"][0]
+        .as_str()
+        .unwrap();
+    assert_eq!(fp.len(), 95, "{fp}");
+    assert!(
+        fp.starts_with("AB:AB:") && !fp.contains(char::is_lowercase),
+        "{fp}"
+    );
+}
+
+#[tokio::test]
 async fn pages_speak_french_by_accept_language_and_by_the_switch() {
     let h = Harness::new();
     let mut b = Browser::new(&h);
@@ -992,6 +1038,22 @@ fn app_links_are_checked_at_start_up() {
     assert!(!bad(
         &|c| c.app_links.universal_link_base = Some("https://app.example.com".into())
     ));
+    assert!(bad(
+        &|c| c.app_links.apple_app_id = Some("com.example.enroll".into())
+    ));
+    assert!(bad(
+        &|c| c.app_links.apple_app_id = Some("abcde12345.com.x\"}".into())
+    ));
+    assert!(bad(&|c| c.app_links.android_cert_sha256 = Some("ab:cd".into())));
+    assert!(bad(&|c| c.app_links.android_cert_sha256 = Some("ab".repeat(32))));
+    assert!(!bad(
+        &|c| c.app_links.apple_app_id = Some("ABCDE12345.com.example.enroll".into())
+    ));
+    assert_eq!(
+        enroll_server::normalize_cert_sha256(&"0f".repeat(32)).unwrap(),
+        ["0F"; 32].join(":")
+    );
+    assert_eq!(enroll_server::normalize_cert_sha256("not hex at all"), None);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -11,6 +11,7 @@ mod faults;
 mod flows;
 mod foreign_profile;
 mod hostile;
+mod password;
 mod profile_cms;
 mod support;
 mod tls_matrix;

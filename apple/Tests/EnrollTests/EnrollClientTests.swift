@@ -131,7 +131,7 @@ final class EnrollClientTests: XCTestCase {
         let c = try await client("pin")
         let state = try await c.enroll(serverUrl: try env("ENROLL_TEST_PIN_URL"),
                                        credential: try Credential.pin(user: user, pin: try env("ENROLL_TEST_PIN")))
-        guard case let .active(_, enrolledUser) = state else { return XCTFail("not active: \(state)") }
+        guard case let .active(_, enrolledUser, _) = state else { return XCTFail("not active: \(state)") }
         XCTAssertEqual(enrolledUser, user)
         XCTAssertTrue(enrollmentStateIsSettled(state: state))
     }

@@ -5,6 +5,7 @@
 //! flags are in `credential.rs`. State changes are printed as they happen.
 
 pub(crate) mod credential;
+pub(crate) mod password;
 pub(crate) mod settings;
 
 use crate::global::GlobalArgs;
@@ -47,6 +48,9 @@ pub struct EnrollArgs {
     /// What to enroll with.
     #[command(flatten)]
     pub(crate) credential: CredentialArgs,
+    /// The first password after a PIN enrollment.
+    #[command(flatten)]
+    pub(crate) new_password: password::NewPasswordArgs,
 }
 
 /// `enroll reenroll`: optionally another server, and the credential.
@@ -69,6 +73,9 @@ pub struct ResumeArgs {
     /// Another CA certificate (PEM or DER) to trust.
     #[arg(long)]
     ca: Option<std::path::PathBuf>,
+    /// The first password after a PIN enrollment.
+    #[command(flatten)]
+    new_password: password::NewPasswordArgs,
 }
 
 /// Runs an agent command on the state in `--state-dir`, printing through `out`.
@@ -104,10 +111,19 @@ pub(crate) fn describe(status: &EnrollmentStatus) -> String {
                 window_text(*expires_at, SystemClock.now_secs())
             )
         }
-        EnrollmentStatus::Active { device_id, user } => {
+        EnrollmentStatus::Active {
+            device_id,
+            user,
+            password_offered,
+        } => {
             format!(
-                "active (device {device_id}{})",
-                user.as_ref().map(|u| format!(", user {u}")).unwrap_or_default()
+                "active (device {device_id}{}{})",
+                user.as_ref().map(|u| format!(", user {u}")).unwrap_or_default(),
+                if *password_offered {
+                    "; the user may set a first password"
+                } else {
+                    ""
+                }
             )
         }
         EnrollmentStatus::Failed { reason, .. } => format!("failed: {reason}"),
@@ -268,8 +284,27 @@ pub(crate) async fn enroll(
     ));
     let status = with_progress(&agent, out, agent.run()).await;
     let status = fail_with_status(status)?;
-    out.result(format!("Enrolled: {}", describe(&status)), status_json(&status));
+    let (status, pw) = password::offer(&agent, status, &args.new_password, out).await?;
+    out.result(
+        format!("Enrolled: {}", describe(&status)),
+        with_password(&status, &pw),
+    );
     Ok(())
+}
+
+/// The status document with `password_set` (and `password_error` when setting it failed).
+fn with_password(status: &EnrollmentStatus, pw: &password::PasswordOutcome) -> serde_json::Value {
+    let mut v = status_json(status);
+    if let Some(map) = v.as_object_mut() {
+        map.insert("password_set".into(), serde_json::Value::from(pw.set));
+        if let Some((code, message)) = &pw.error {
+            map.insert(
+                "password_error".into(),
+                serde_json::json!({"code": code, "message": message}),
+            );
+        }
+    }
+    v
 }
 
 fn pem_encode(der: &[u8]) -> String {
@@ -333,7 +368,11 @@ async fn agent_command(global: &GlobalArgs, dir: &Path, cmd: &AgentCommand, out:
             save_settings(dir, &settings)?;
             let status = with_progress(&agent, out, agent.run()).await;
             let status = fail_with_status(status)?;
-            out.result(format!("Resumed: {}", describe(&status)), status_json(&status));
+            let (status, pw) = password::offer(&agent, status, &args.new_password, out).await?;
+            out.result(
+                format!("Resumed: {}", describe(&status)),
+                with_password(&status, &pw),
+            );
         }
         AgentCommand::Cancel => {
             let agent = build_agent(global, dir, &settings, out)?;

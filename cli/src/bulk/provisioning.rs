@@ -28,7 +28,8 @@ const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 /// The public URL and the DPC, by flag or from a `--server-config` JSON file (flags win).
 #[derive(Args, Clone, Debug, Default)]
 pub struct ProvisioningArgs {
-    /// JSON file: {"public_url", "dpc": {"component", "download_url", "signature_checksum", "apk"}}.
+    /// JSON file: {"public_url", "dpc": {"component", "download_url", "signature_checksum", "apk"},
+    /// "app_links": {"android_package", "android_cert_sha256", "apple_app_id"}}.
     #[arg(long, env = "ENROLL_SERVER_CONFIG")]
     pub server_config: Option<PathBuf>,
     /// Public base URL devices use (e.g. https://192.168.1.20:8443); never a loopback address
@@ -55,6 +56,20 @@ struct ConfigFile {
     public_url: Option<String>,
     #[serde(default)]
     dpc: DpcFile,
+    #[serde(default)]
+    app_links: AppLinksFile,
+}
+
+/// The phone apps `/go` and the `/.well-known` association files name (`enroll server run`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppLinksFile {
+    #[serde(default)]
+    android_package: Option<String>,
+    #[serde(default)]
+    android_cert_sha256: Option<String>,
+    #[serde(default)]
+    apple_app_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +98,12 @@ pub struct Provisioning {
     pub signature_checksum: Option<String>,
     /// DPC package to serve (`server run` only; relative to the file's directory when from it).
     pub apk: Option<PathBuf>,
+    /// The file's `app_links.android_package` (`server run` only).
+    pub android_package: Option<String>,
+    /// The file's `app_links.android_cert_sha256` (`server run` only).
+    pub android_cert_sha256: Option<String>,
+    /// The file's `app_links.apple_app_id` (`server run` only).
+    pub apple_app_id: Option<String>,
 }
 
 impl ProvisioningArgs {
@@ -104,6 +125,9 @@ impl ProvisioningArgs {
             download_url: self.dpc_download_url.clone().or(file.dpc.download_url),
             signature_checksum: self.dpc_checksum.clone().or(file.dpc.signature_checksum),
             apk: file.dpc.apk.map(|a| base.join(a)),
+            android_package: file.app_links.android_package,
+            android_cert_sha256: file.app_links.android_cert_sha256,
+            apple_app_id: file.app_links.apple_app_id,
         };
         if let Some(u) = &p.public_url {
             let url = url::Url::parse(u).with_context(|| format!("--public-url {u:?} is not a URL"))?;
@@ -132,7 +156,7 @@ fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
     }
     serde_json::from_str(&text).with_context(|| {
         format!(
-            "{} is not a server configuration: expected {{\"public_url\": …, \"dpc\": {{\"component\", \"download_url\", \"signature_checksum\", \"apk\"}}}}",
+            "{} is not a server configuration: expected {{\"public_url\": …, \"dpc\": {{\"component\", \"download_url\", \"signature_checksum\", \"apk\"}}, \"app_links\": {{\"android_package\", \"android_cert_sha256\", \"apple_app_id\"}}}}",
             path.display()
         )
     })

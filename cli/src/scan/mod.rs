@@ -145,5 +145,15 @@ pub async fn run(global: &GlobalArgs, args: &ScanArgs, out: &Out) -> anyhow::Res
     let mut connect = args.connect.clone();
     connect.server = Some(server);
     let dir = global.state_dir();
-    agent::enroll(global, &dir, &EnrollArgs { connect, credential }, out).await
+    agent::enroll(
+        global,
+        &dir,
+        &EnrollArgs {
+            connect,
+            credential,
+            new_password: Default::default(),
+        },
+        out,
+    )
+    .await
 }

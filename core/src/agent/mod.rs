@@ -12,12 +12,16 @@
 //! next side effect, and every server call is idempotent, so a kill at any point resumes with
 //! [`Agent::run`] and never creates a second device record.
 //!
+//! After a PIN enrollment of a user without a password, the active state carries the server's
+//! offer to set one ([`Agent::set_password`], [`Agent::skip_password`], in `password.rs`).
+//!
 //! Transitions live in [`Agent::step`]; I/O helpers in [`crate::client`] and
 //! [`crate::profile`]. The state record's persistence ([`machine::load_state`],
 //! [`machine::save_state`]) is the platform-free step machine in [`machine`], which other
 //! enrollment flows (the Windows device mode) drive with [`machine::run_steps`].
 
 pub mod machine;
+mod password;
 mod start;
 pub mod state;
 
@@ -307,6 +311,7 @@ impl Agent {
                     device_id: r.device_id,
                     kind: r.kind,
                     user: r.user,
+                    password_setup: r.password_setup == Some(protocol::PasswordSetup::Offered),
                 };
                 self.transition(
                     st,
@@ -518,6 +523,7 @@ impl Agent {
                 device_secret: reply.device_secret,
             },
             profile_identifier: profile.identifier,
+            password_offer: enrollment.password_offer(),
             user: enrollment.user,
             enrolled_at_ms: self.platform.clock.now_ms(),
         };

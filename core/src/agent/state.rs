@@ -34,6 +34,30 @@ pub struct EnrollmentHandle {
     pub kind: EnrollmentKind,
     /// User, if any.
     pub user: Option<String>,
+    /// The server offered to set the user's first password (`password_setup: offered`: a PIN
+    /// enrollment of a user without one). States of earlier versions read as `false`.
+    #[serde(default)]
+    pub password_setup: bool,
+}
+
+impl EnrollmentHandle {
+    /// The password offer this enrollment carries into the active state, if any.
+    pub(crate) fn password_offer(&self) -> Option<PasswordOffer> {
+        self.password_setup.then(|| PasswordOffer {
+            enrollment_id: self.enrollment_id.clone(),
+            enrollment_secret: self.enrollment_secret.clone(),
+        })
+    }
+}
+
+/// What the agent keeps to set the user's first password after the enrollment: the enrollment
+/// it was offered by, and that enrollment's bearer secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordOffer {
+    /// Enrollment identifier.
+    pub enrollment_id: String,
+    /// Bearer secret of the enrollment routes.
+    pub enrollment_secret: SecretString,
 }
 
 /// A verified profile kept between fetch and install.
@@ -119,6 +143,10 @@ pub enum PersistedState {
         user: Option<String>,
         /// Activation time, device clock, Unix milliseconds.
         enrolled_at_ms: i64,
+        /// The user may set a first password ([`super::Agent::set_password`]) until it is set or
+        /// skipped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password_offer: Option<PasswordOffer>,
     },
     /// The user cancelled; the server deactivated MDM.
     Cancelled {
@@ -204,9 +232,15 @@ impl PersistedState {
             PersistedState::Installing { profile, .. } => EnrollmentStatus::Installing {
                 expires_at: profile.expires_at,
             },
-            PersistedState::Active { device, user, .. } => EnrollmentStatus::Active {
+            PersistedState::Active {
+                device,
+                user,
+                password_offer,
+                ..
+            } => EnrollmentStatus::Active {
                 device_id: device.device_id.clone(),
                 user: user.clone(),
+                password_offered: password_offer.is_some(),
             },
             PersistedState::Cancelled { .. } => EnrollmentStatus::Cancelled,
             PersistedState::Expired { fetches, .. } => EnrollmentStatus::Expired { fetches: *fetches },
@@ -272,6 +306,10 @@ pub enum EnrollmentStatus {
         device_id: String,
         /// User, if any.
         user: Option<String>,
+        /// The user has no password yet and may set one now ([`super::Agent::set_password`],
+        /// or [`super::Agent::skip_password`]): seed 003's step after a one-time PIN.
+        #[serde(default)]
+        password_offered: bool,
     },
     /// Cancelled by the user.
     Cancelled,
@@ -341,7 +379,13 @@ mod tests {
             profile_identifier: "p".into(),
             user: None,
             enrolled_at_ms: 0,
+            password_offer: Some(PasswordOffer {
+                enrollment_id: "e".into(),
+                enrollment_secret: SecretString::new("ENRSECRET"),
+            }),
         };
+        assert!(!format!("{st:?}").contains("ENRSECRET"));
+        assert!(!format!("{:?}", st.status()).contains("ENRSECRET"));
         assert!(!format!("{st:?}").contains("DEVSECRET"));
         let json = serde_json::to_string(&st).unwrap();
         let back: PersistedState = serde_json::from_str(&json).unwrap();

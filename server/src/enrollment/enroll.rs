@@ -28,7 +28,7 @@ impl EnrollmentService<'_> {
         e: &EnrollmentRow,
     ) -> Result<EnrollResponse, ApiError> {
         let user = match &e.user_id {
-            Some(id) => users::user_by_id(c, id)?.map(|u| u.email),
+            Some(id) => users::user_by_id(c, id)?,
             None => None,
         };
         Ok(EnrollResponse {
@@ -36,7 +36,8 @@ impl EnrollmentService<'_> {
             enrollment_secret: SecretString::new(self.enrollment_secret(&e.id)),
             device_id: e.device_id.clone(),
             kind: e.kind,
-            user,
+            password_setup: self.password_setup(e, user.as_ref()),
+            user: user.map(|u| u.email),
             profile_validity_secs: u64::try_from(self.profile_validity).unwrap_or(0),
         })
     }

@@ -13,6 +13,8 @@
 //!   device secrets and request fingerprints; `queries.rs`: PINs, profile issuances,
 //!   idempotency keys; `routes.rs`: the HTTP routes, the `/go` page and the CA download;
 //! - `limits.rs`: rate limits of the credential routes (per source address and account);
+//! - `password.rs`: the agent's "set your password" step after a PIN enrollment (the offer in
+//!   the enrollment reply, `POST /enrollments/{id}/password` through the users' rule);
 //! - `portal.rs`: what the self-service portal (`crate::portal`) asks of enrollment: PIN and
 //!   password sign-in, a profile for a browser-enrolled Mac or iPhone, the in-app QR link.
 //!
@@ -26,6 +28,7 @@ mod enroll;
 mod invitations;
 mod lifecycle;
 mod limits;
+mod password;
 mod portal;
 pub mod profile;
 mod queries;
@@ -34,6 +37,7 @@ mod secrets;
 mod tokens;
 mod validate;
 
+pub use password::PASSWORD_SETUP_WINDOW_SECS;
 pub use portal::{PortalProfile, PORTAL_QR_TOKEN_DAYS};
 pub(crate) use routes::table;
 pub use validate::{canonical_json, validate_descriptor, validate_idempotency_key};

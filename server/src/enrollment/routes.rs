@@ -1,5 +1,5 @@
-//! HTTP routes of enrollment: the agent's routes (info, enroll, profile, confirm, cancel,
-//! check-in, ack, re-enroll) and the CA download (the invitation page `/go` is `crate::portal`'s), and the admin
+//! HTTP routes of enrollment: the agent's routes (info, enroll, profile, confirm, cancel, first
+//! password, check-in, ack, re-enroll) and the CA download (the invitation page `/go` is `crate::portal`'s), and the admin
 //! routes of invitations and user tokens.
 
 use super::{limits, validate_idempotency_key, EnrollmentService};
@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use enroll_proto::{
     routes, AckRequest, CancelRequest, CheckinRequest, ConfirmRequest, CreateTokenRequest, EnrollRequest,
-    InviteRequest, ReenrollRequest, IDEMPOTENCY_HEADER, PROFILE_CONTENT_TYPE, PROFILE_EXPIRES_HEADER,
+    InviteRequest, ReenrollRequest, SetPasswordRequest, IDEMPOTENCY_HEADER, PROFILE_CONTENT_TYPE,
+    PROFILE_EXPIRES_HEADER,
 };
 
 /// The routes of this domain.
@@ -25,6 +26,7 @@ pub(crate) fn table() -> Vec<Route> {
         Route::new("GET", routes::ENROLLMENT_PROFILE, get(profile)),
         Route::new("POST", routes::ENROLLMENT_CANCEL, post(cancel)),
         Route::new("POST", routes::ENROLLMENT_CONFIRM, post(confirm)),
+        Route::new("POST", routes::ENROLLMENT_PASSWORD, post(set_password)),
         Route::new("POST", routes::DEVICE_CHECKIN, post(checkin)),
         Route::new("POST", routes::DEVICE_ACK, post(ack)),
         Route::new("POST", routes::DEVICE_REENROLL, post(reenroll)),
@@ -128,6 +130,26 @@ async fn confirm(
     let bearer = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
     let resp = blocking(core, move |s| {
         EnrollmentService(s).confirm(&id, Some(&bearer), &req)
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &resp))
+}
+
+/// The first password of a PIN enrollment's user; a wrong bearer counts as a failed guess of
+/// the source address (the credential routes' rate limits).
+async fn set_password(
+    State(core): State<AppState>,
+    Peer(peer): Peer,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<SetPasswordRequest>,
+) -> ApiResult {
+    let bearer = bearer(&headers);
+    let resp = blocking(core, move |s| {
+        let keys = limits::keys_of(peer, None);
+        limits::guarded(s, &keys, || {
+            EnrollmentService(s).set_enrollment_password(&id, bearer.as_deref(), &req.password)
+        })
     })
     .await?;
     Ok(json(StatusCode::OK, &resp))

@@ -7,7 +7,9 @@
 //!   ("network") credentials; after a PIN, a user without a password sets one; sign-out;
 //! - `profile.rs`: the portal's home, "Install management profile" (macOS, iOS: the signed
 //!   `.mobileconfig`, a countdown of its validity, per-OS steps, a fresh one once expired) and
-//!   the QR code for in-app enrollment made for the signed-in user.
+//!   the QR code for in-app enrollment made for the signed-in user;
+//! - `wellknown.rs`: `/.well-known/apple-app-site-association` and `/.well-known/assetlinks.json`,
+//!   which let the iOS and Android apps open `/go` links (from the server config's `AppLinks`).
 //!
 //! The rules are the enrollment and user services' (`EnrollmentService::portal_*`,
 //! `UserService::set_first_password`); this module renders them with `crate::web`. Nothing
@@ -16,6 +18,7 @@
 mod go;
 mod profile;
 mod signin;
+mod wellknown;
 
 use crate::error::ApiError;
 use crate::http::{AppState, Route};
@@ -50,6 +53,12 @@ pub(crate) fn pages() -> Vec<Route> {
         Route::new("GET", "/portal/profile/download", get(profile::download)),
         Route::new("GET", "/portal/qr", get(profile::qr_page)),
         Route::new("GET", "/portal/qr.png", get(profile::qr_png)),
+        Route::new(
+            "GET",
+            "/.well-known/apple-app-site-association",
+            get(wellknown::apple_app_site_association),
+        ),
+        Route::new("GET", "/.well-known/assetlinks.json", get(wellknown::assetlinks)),
     ]
 }
 
@@ -173,6 +182,12 @@ pub(crate) fn explain(lang: Lang, e: &ApiError) -> String {
             .t(
                 "This one-time PIN was already used. Sign in with your password, or ask for a new invitation.",
                 "Ce PIN à usage unique a déjà servi. Connectez-vous avec votre mot de passe, ou demandez une nouvelle invitation.",
+            )
+            .into(),
+        ErrorCode::PasswordAlreadySet => lang
+            .t(
+                "This account already has a password: sign in with it next time.",
+                "Ce compte a déjà un mot de passe : utilisez-le la prochaine fois.",
             )
             .into(),
         ErrorCode::InvalidCredentials => lang

@@ -287,9 +287,7 @@ pub(super) async fn set_password(State(core): State<AppState>, headers: HeaderMa
             page.into_response()
         }
         Err(e) => {
-            let msg = if e.info.code == enroll_proto::ErrorCode::BadRequest
-                && e.info.message.contains("8 to 1024")
-            {
+            let msg = if e.info.code == enroll_proto::ErrorCode::WeakPassword {
                 l.t(
                     "The password must be 8 to 1024 characters long.",
                     "Le mot de passe doit compter de 8 à 1024 caractères.",

@@ -22,9 +22,10 @@ use crate::state::domain_service;
 use enroll_proto::secret::SecretString;
 use enroll_proto::{CreateUserRequest, ErrorCode, UserView};
 
-/// Shortest password a user sets in the portal, in bytes.
-pub const MIN_PASSWORD_BYTES: usize = 8;
 use rusqlite::Connection;
+
+/// Shortest password a user sets in the portal or through the agent, in bytes.
+pub const MIN_PASSWORD_BYTES: usize = enroll_proto::MIN_NEW_PASSWORD_BYTES;
 
 domain_service!(
     /// Rules of user accounts.
@@ -94,23 +95,31 @@ impl UserService<'_> {
     }
 
     /// Sets the local password of a user who has none yet (seed 003: after signing in with a
-    /// one-time PIN): 8 to 1024 bytes. Directory accounts keep their network credentials.
+    /// one-time PIN, in the portal or through the agent): 8 to 1024 bytes, else `weak_password`;
+    /// `password_already_set` when the account has one. Directory accounts keep their network
+    /// credentials (`password_not_offered`).
     pub fn set_first_password(&self, user_id: &str, password: &SecretString) -> Result<UserView, ApiError> {
         if password.len() < MIN_PASSWORD_BYTES || password.len() > MAX_PASSWORD_BYTES {
-            return Err(ApiError::bad_request("the password must be 8 to 1024 bytes long"));
+            return Err(ApiError::new(
+                ErrorCode::WeakPassword,
+                "the password must be 8 to 1024 bytes long: choose a longer one",
+            ));
         }
         let hash = crypto::argon2_hash(password.expose().as_bytes())?;
         let store = self.lock()?;
         let mut user =
             queries::user_by_id(store.conn(), user_id)?.ok_or_else(|| ApiError::not_found("no such user"))?;
         if user.directory {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
+                ErrorCode::PasswordNotOffered,
                 "directory accounts sign in with their network credentials",
             ));
         }
         if user.password_hash.is_some() {
-            return Err(ApiError::bad_request("this account already has a password")
-                .with_status(axum::http::StatusCode::CONFLICT));
+            return Err(ApiError::new(
+                ErrorCode::PasswordAlreadySet,
+                "this account already has a password: sign in with it",
+            ));
         }
         queries::set_password_hash(store.conn(), &user.id, &hash)?;
         user.password_hash = Some(hash);

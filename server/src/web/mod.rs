@@ -40,6 +40,39 @@ pub struct AppLinks {
     /// Base of the iOS universal link (an associated domain of the app); `None`: the server's
     /// public URL.
     pub universal_link_base: Option<String>,
+    /// The iOS app, `TEAMID.bundle.id`, served in `/.well-known/apple-app-site-association`;
+    /// `None`: that file answers 404.
+    pub apple_app_id: Option<String>,
+    /// SHA-256 fingerprint of the Android app's signing certificate (`AB:CD:…`, 32 bytes),
+    /// served with `android_package` in `/.well-known/assetlinks.json`; `None`: 404.
+    pub android_cert_sha256: Option<String>,
+}
+
+/// `TEAMID.bundle.id`: a 10-character team id (upper-case letters and digits), a dot, and a
+/// bundle id (letters, digits, `.` and `-`).
+pub fn is_apple_app_id(id: &str) -> bool {
+    let Some((team, bundle)) = id.split_once('.') else {
+        return false;
+    };
+    team.len() == 10
+        && team.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && !bundle.is_empty()
+        && bundle.len() <= 255
+        && bundle
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
+
+/// A SHA-256 certificate fingerprint in the form Android's `assetlinks.json` wants
+/// (`AB:CD:…`, 32 upper-case hex pairs) from hex with or without colons; `None` when it is not one.
+pub fn normalize_cert_sha256(text: &str) -> Option<String> {
+    let hex: String = text.trim().chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let upper = hex.to_ascii_uppercase();
+    let pairs: Vec<&str> = (0..32).filter_map(|i| upper.get(i * 2..i * 2 + 2)).collect();
+    Some(pairs.join(":"))
 }
 
 impl Default for AppLinks {
@@ -49,6 +82,8 @@ impl Default for AppLinks {
             play_store_url: "https://play.google.com/store/apps/details?id=com.example.enroll".into(),
             app_store_url: "https://apps.apple.com/app/id0000000000".into(),
             universal_link_base: None,
+            apple_app_id: None,
+            android_cert_sha256: None,
         }
     }
 }

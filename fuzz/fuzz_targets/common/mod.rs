@@ -11,9 +11,11 @@
 /// Longest refusal message any of these parsers writes.
 pub const MAX_MESSAGE: usize = 300;
 
-/// Characters none of the fixed wordings holds.
+/// Characters none of the fixed wordings holds. (`#` and `?` are not in the list: "PKCS#10"
+/// and roxmltree's "expected '?>'" are fixed wordings; the first 60-second runs flagged both,
+/// and those inputs are seeds: `regression-*` in `fuzz/corpus/windows_soap` and `syncml`.)
 const NOT_IN_WORDINGS: &[char] = &[
-    '=', ';', '&', '%', '!', '?', '*', '+', '~', '|', '\\', '$', '@', '^', '{', '}', '#', '\t', '\n', '\r',
+    '=', ';', '&', '%', '!', '*', '+', '~', '|', '\\', '$', '@', '^', '{', '}', '\t', '\n', '\r',
 ];
 
 /// Panics unless `message` looks like a fixed wording (see the module doc).

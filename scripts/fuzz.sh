@@ -41,7 +41,8 @@ if [ "$smoke" = 1 ]; then
 fi
 case "$time_per_target" in ''|*[!0-9]*) echo "fuzz.sh: --time takes whole seconds" >&2; exit 2 ;; esac
 
-all_targets=(qr_payload profile_cms profile_content asn1_der agent_replies qr_frame)
+all_targets=(qr_payload profile_cms profile_content asn1_der agent_replies qr_frame
+  scep_message apple_mdm windows_soap syncml request_json)
 # Opt-in targets: named explicitly (`scripts/fuzz.sh bulk_csv`); they build the whole server.
 server_targets=(bulk_csv)
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
@@ -56,7 +57,8 @@ max_len_of() {
   case "$1" in
     qr_payload) echo 4200 ;;
     bulk_csv) echo 8192 ;;
-    profile_cms|profile_content) echo 16384 ;;
+    profile_cms|profile_content|apple_mdm|windows_soap|syncml) echo 16384 ;;
+    scep_message|request_json) echo 8192 ;;
     qr_frame) echo 66000 ;;
     *) echo 4096 ;;
   esac
@@ -64,7 +66,7 @@ max_len_of() {
 dict_of() {  # prints -dict=FILE, or nothing for a target without a dictionary (qr_frame)
   local f
   case "$1" in
-    asn1_der|profile_cms) f=fuzz/dict/der.dict ;;
+    asn1_der|profile_cms|scep_message) f=fuzz/dict/der.dict ;;
     *) f="fuzz/dict/$1.dict" ;;
   esac
   [ -s "$f" ] && echo "-dict=$f"

@@ -1,11 +1,13 @@
-//! Secret-planting scan (issue 13): known secrets (a password, the first password set after a
-//! PIN, a one-time PIN, an enrollment
-//! token, the admin token, the device secrets the server issues) go through a real server
-//! process and the `enroll` binary, both at the most verbose log level (`ENROLL_LOG=trace`),
-//! with `--json`. No log line of either, no error document and no `--json` output may hold
+//! Secret-planting scan (issue 13): known secrets (a password, the first password set after a PIN, a one-time PIN, an enrollment
+//! token, the admin token, the device secrets the server issues, an Apple enrollment secret
+//! and the SCEP challenge of its profile, a Windows provisioning package's UPN secret (right
+//! and wrong), an Entra bulk token) go through a real server process and the `enroll` binary
+//! (the agent, `enroll simulate --platform apple --profile` doing SCEP and MDM with the
+//! challenge, `enroll simulate --platform windows --package` doing MS-MDE2 and OMA-DM with the
+//! secret), both at the most verbose log level (`ENROLL_LOG=trace`), with `--json`. No log line of either, no error document and no `--json` output may hold
 //! any of them, except the one output whose purpose is to deliver a secret to the
-//! administrator (`invite --pin` prints the PIN, `token` prints the token: their stdout is not
-//! scanned; their logs are).
+//! administrator (`invite --pin` prints the PIN, `token` and `entra bulk-token` print the
+//! token: their stdout is not scanned; their logs are).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,6 +19,62 @@ const BIN: &str = env!("CARGO_BIN_EXE_enroll");
 const PASSWORD: &str = "Planted-Passw0rd-7c41";
 /// The first password the PIN-enrolled agent sets (`--new-password-file`).
 const NEW_PASSWORD: &str = "Planted-NewPassw0rd-93b2";
+const WINDOWS_SECRET: &str = "Planted-Upn-Secret-93c1";
+const WRONG_WINDOWS_SECRET: &str = "Planted-Wrong-Upn-Secret-0d2e";
+
+/// Enrolls an iPhone through the agent protocol with `token` and downloads its profile, as
+/// `enroll-sim`'s server source does: (the enrollment secret, the signed profile).
+fn fetch_apple_profile(url: &str, ca_pem: &[u8], token: &str) -> (String, Vec<u8>) {
+    use enroll_core::client::{ClientConfig, ProtocolClient};
+    use enroll_proto::{CredentialWire, DeviceDescriptor, EnrollRequest, Platform};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = ProtocolClient::new(
+            url,
+            ClientConfig {
+                trust: enroll_core::tls::TrustConfig::with_ca(ca_pem).unwrap(),
+                ..ClientConfig::default()
+            },
+            std::sync::Arc::new(enroll_core::platform::SystemClock),
+        )
+        .unwrap();
+        let request = EnrollRequest {
+            credential: CredentialWire::Token {
+                token: token.to_owned().into(),
+            },
+            device: DeviceDescriptor {
+                platform: Platform::Ios,
+                os_version: "17.4".into(),
+                model: "iPhone15,2".into(),
+                manufacturer: "Apple".into(),
+                serial: Some("SCANSERIAL01".into()),
+                imeis: Vec::new(),
+                hardware_id: Some("00008110-SCAN-0001".into()),
+                agent_version: "secrets-scan".into(),
+            },
+        };
+        let reply = client.enroll("secrets-scan-apple", &request).await.unwrap();
+        let profile = client
+            .fetch_profile(&reply.enrollment_id, &reply.enrollment_secret)
+            .await
+            .unwrap();
+        (reply.enrollment_secret.expose().to_owned(), profile.signed)
+    })
+}
+
+/// The `Challenge` of a profile's SCEP payload, read from its text (a signed profile holds
+/// its plist as is).
+fn plist_challenge(profile: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(profile);
+    let at = text.find("<key>Challenge</key>")?;
+    let rest = &text[at..];
+    let start = rest.find("<string>")? + "<string>".len();
+    let end = rest[start..].find("</string>")?;
+    Some(rest[start..start + end].to_owned())
+}
 
 struct Run {
     ok: bool,
@@ -223,6 +281,134 @@ fn planted_secrets_appear_in_no_log_error_or_json_output() {
             }
         }
     }
+    // Apple: a profile with its SCEP challenge, fetched through the agent protocol as a device
+    // does, then enrolled by `enroll simulate --profile` (SCEP PKCSReq with that challenge,
+    // the MDM check-in and command channel), first with the challenge spent by nobody, then
+    // again (the reused challenge is refused: an error document).
+    admin(&["user-add", "apple@example.com"], None);
+    let r = admin(&["token", "apple@example.com"], None);
+    keep("token (apple)", &r, false);
+    let apple_token = last_json(&r.stdout)["token"].as_str().unwrap().to_owned();
+    let ca_pem = std::fs::read(ca).unwrap();
+    let (apple_secret, profile) = fetch_apple_profile(&url, &ca_pem, &apple_token);
+    let parsed = enroll_sim::EnrollmentProfile::parse(&profile, &[]).ok();
+    let challenge = parsed
+        .as_ref()
+        .and_then(|p| p.scep.challenge.as_ref())
+        .map(|c| c.to_string())
+        .or_else(|| plist_challenge(&profile))
+        .expect("the profile carries a SCEP challenge");
+    assert!(challenge.len() >= 16, "{challenge}");
+    let profile_file = dir.path().join("apple.mobileconfig");
+    std::fs::write(&profile_file, &profile).unwrap();
+    let sim_state = dir.path().join("sim");
+    for (what, ok) in [
+        ("simulate apple", true),
+        ("simulate apple (challenge reused)", false),
+    ] {
+        let r = run(
+            &[
+                "simulate",
+                "--platform",
+                "apple",
+                "--devices",
+                "1",
+                "--profile",
+                profile_file.to_str().unwrap(),
+                "--ca",
+                ca,
+            ],
+            &sim_state,
+            None,
+        );
+        let summary = last_json(&r.stdout);
+        let active = summary["active"].as_u64().unwrap_or(0);
+        assert_eq!(active == 1, ok, "{what}: {} {}", r.stdout, r.stderr);
+        keep(what, &r, true);
+    }
+
+    // Windows: the provisioning package's UPN secret (seed 001) — the user's password, the
+    // package written by `enroll server windows package`, a PC enrolled with it; and the
+    // simulated Entra tenant's bulk token (seed 002).
+    let wuser = "windows-bulkenroll-scan@example.com";
+    let r = admin(
+        &["user-add", wuser, "--password-stdin"],
+        Some(&format!("{WINDOWS_SECRET}\n")),
+    );
+    keep("user-add (windows)", &r, true);
+    let package_dir = dir.path().join("package");
+    std::fs::create_dir_all(&package_dir).unwrap();
+    let r = admin(
+        &[
+            "windows",
+            "package",
+            wuser,
+            "--out-dir",
+            package_dir.to_str().unwrap(),
+        ],
+        Some(&format!("{WINDOWS_SECRET}\n")),
+    );
+    keep("windows package", &r, true);
+    let package = package_dir.join("customizations.xml");
+    assert!(std::fs::read_to_string(&package)
+        .unwrap()
+        .contains(WINDOWS_SECRET));
+    let r = run(
+        &[
+            "simulate",
+            "--platform",
+            "windows",
+            "--devices",
+            "1",
+            "--package",
+            package.to_str().unwrap(),
+            "--ca",
+            ca,
+        ],
+        &sim_state,
+        None,
+    );
+    assert!(r.ok, "simulate windows: {} {}", r.stdout, r.stderr);
+    keep("simulate windows", &r, true);
+    // The same package with a wrong secret: the refusal (an MS-MDE2 fault) must not quote it.
+    let wrong = std::fs::read_to_string(&package)
+        .unwrap()
+        .replace(WINDOWS_SECRET, WRONG_WINDOWS_SECRET);
+    let wrong_package = package_dir.join("wrong.xml");
+    std::fs::write(&wrong_package, wrong).unwrap();
+    let r = run(
+        &[
+            "simulate",
+            "--platform",
+            "windows",
+            "--devices",
+            "1",
+            "--package",
+            wrong_package.to_str().unwrap(),
+            "--ca",
+            ca,
+        ],
+        &sim_state,
+        None,
+    );
+    keep("simulate windows (wrong secret)", &r, true);
+    let tenant = "contoso-scan.onmicrosoft.com";
+    let entra_admin = format!("admin@{tenant}");
+    keep(
+        "entra connect",
+        &admin(&["windows", "entra", "connect", tenant], None),
+        true,
+    );
+    keep(
+        "entra user",
+        &admin(&["windows", "entra", "user", &entra_admin], None),
+        true,
+    );
+    let r = admin(&["windows", "entra", "bulk-token", "--admin", &entra_admin], None);
+    keep("entra bulk-token", &r, false);
+    let bulk_token = last_json(&r.stdout)["token"].as_str().unwrap().to_owned();
+    assert!(bulk_token.len() >= 16, "{}", r.stdout);
+
     let r = admin(&["devices"], None);
     keep("devices", &r, true);
     // The first password went through: the PIN user has one now.
@@ -252,6 +438,11 @@ fn planted_secrets_appear_in_no_log_error_or_json_output() {
                 .to_owned(),
         ),
     ];
+    secrets.push(("SCEP challenge", challenge.clone()));
+    secrets.push(("enrollment secret (apple)", apple_secret));
+    secrets.push(("Windows UPN secret", WINDOWS_SECRET.to_owned()));
+    secrets.push(("wrong Windows UPN secret", WRONG_WINDOWS_SECRET.to_owned()));
+    secrets.push(("Entra bulk token", bulk_token.clone()));
     for state in [&s_pin, &s_pw, &s_tok] {
         let stored = std::fs::read_to_string(state.join("secrets.insecure-file-store.json")).unwrap();
         // Values are base64 of the agent's state (JSON).

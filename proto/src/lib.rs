@@ -27,6 +27,7 @@
 //! - `POST /enrollments` and `POST /devices/{id}/reenroll` require [`IDEMPOTENCY_HEADER`]: the
 //!   same key with the same request replays the first answer and never creates a second record.
 
+pub mod body;
 pub mod payload;
 pub mod secret;
 

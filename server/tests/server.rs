@@ -186,6 +186,45 @@ fn defaults() {
     assert!(!c.insecure_http);
 }
 
+/// `Debug` of the server's configuration types that hold secrets (issue 13): the APNs key and
+/// a device's `PushMagic` never show; the configuration shows no secret of the running server
+/// (its admin token lives in the data directory, not in the config).
+#[tokio::test]
+async fn config_types_redact_their_debug() {
+    use enroll_proto::secret::SecretString;
+    use enroll_server::push::{ApnsConfig, PushTarget};
+    let key = "-----BEGIN PRIVATE KEY-----\nPlantedApnsKeyMIIEvQIBADANBgkq\n-----END PRIVATE KEY-----";
+    let apns = ApnsConfig {
+        base_url: "https://127.0.0.1:1".into(),
+        cert_pem: Vec::new(),
+        key_pem: SecretString::new(key),
+        extra_roots: Vec::new(),
+        timeout: std::time::Duration::from_secs(5),
+    };
+    let shown = format!("{apns:?}");
+    assert!(!shown.contains("PlantedApnsKey"), "{shown}");
+    let magic = "Planted-PushMagic-77aa";
+    let target = PushTarget {
+        token: vec![0x5a; 32],
+        push_magic: SecretString::new(magic),
+        topic: "com.apple.mgmt.x".into(),
+    };
+    let shown = format!("{target:?}");
+    assert!(!shown.contains(magic) && !shown.contains("90, 90, 90"), "{shown}");
+
+    let dir = temp_dir("debug");
+    let mut config = ServerConfig::new(&dir);
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    let shown = format!("{config:?}");
+    let server = start(config).await.unwrap();
+    let admin = server.admin_token().expose().to_owned();
+    assert!(admin.len() >= 16);
+    for shown in [shown, format!("{server:?}")] {
+        assert!(!shown.contains(&admin), "{shown}");
+    }
+    server.shutdown().await;
+}
+
 /// A reqwest client trusting only `ca_der`, forced to one HTTP version (ALPN offers only it).
 fn client(ca_der: &[u8], http2: bool) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();

@@ -246,8 +246,7 @@ impl Message {
                 is_final = true;
                 continue;
             }
-            let kind =
-                Kind::parse(name).ok_or_else(|| malformed(what, format!("unsupported command <{name}>")))?;
+            let kind = Kind::parse(name).ok_or_else(|| malformed(what, "an unsupported command"))?;
             if commands.len() >= MAX_COMMANDS {
                 return Err(malformed(what, "too many commands"));
             }

@@ -30,7 +30,7 @@ pub fn parse<'a>(text: &'a str, limit: usize, what: &'static str) -> Result<Docu
     };
     let doc = Document::parse_with_options(text, opts).map_err(|e| match e {
         roxmltree::Error::DtdDetected => WmdmError::Dtd,
-        e => WmdmError::Xml(e.to_string()),
+        e => WmdmError::Xml(describe(&e)),
     })?;
     let deepest = doc
         .descendants()
@@ -44,6 +44,32 @@ pub fn parse<'a>(text: &'a str, limit: usize, what: &'static str) -> Result<Docu
         )));
     }
     Ok(doc)
+}
+
+/// roxmltree's message without the names and characters it quotes from the input (a tag or
+/// prefix name, an entity name, an unexpected character): the fault and its position only.
+fn describe(e: &roxmltree::Error) -> String {
+    use roxmltree::Error as E;
+    let fault = match e {
+        E::DuplicatedNamespace(..) => "a namespace prefix declared twice",
+        E::UnknownNamespace(..) => "an undeclared namespace prefix",
+        E::UnexpectedCloseTag(..) => "a close tag that does not match its open tag",
+        E::UnknownEntityReference(..) => "a reference to an undeclared entity",
+        E::DuplicatedAttribute(..) => "an attribute given twice",
+        E::NonXmlChar(..) => "a character that XML 1.0 does not allow",
+        E::InvalidChar(..) | E::InvalidChar2(..) => "an unexpected character",
+        E::EntityResolver(..) => "an entity that cannot be resolved",
+        E::NoRootNode => return "no root element".into(),
+        E::UnclosedRootNode => return "the root element is not closed".into(),
+        E::NodesLimitReached => return format!("more than {MAX_NODES} nodes"),
+        E::AttributesLimitReached | E::NamespacesLimitReached => {
+            return "too many attributes or namespaces".into()
+        }
+        // The other kinds carry nothing from the input but their position.
+        e => return e.to_string(),
+    };
+    let pos = e.pos();
+    format!("{fault} at {}:{}", pos.row, pos.col)
 }
 
 /// Parses bytes that must be UTF-8 XML.
@@ -116,6 +142,11 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // As references: a parser normalises literal CR (and, in attribute values, tabs
+            // and line feeds) away, so a value would not read back as written.
+            '\r' => out.push_str("&#13;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' => out.push_str("&#9;"),
             c => out.push(c),
         }
     }
@@ -162,5 +193,27 @@ mod tests {
         assert_eq!(child_text(root, "urn:a", "b").as_deref(), Some("2"));
         assert_eq!(child_text(root, "urn:b", "b").as_deref(), Some("1"));
         assert_eq!(esc("<&\"'>"), "&lt;&amp;&quot;&apos;&gt;");
+        // Whitespace a parser would normalise reads back as written.
+        let v = "a\r\nb\tc";
+        let doc_text = format!("<a b=\"{}\">{}</a>", esc(v), esc(v));
+        let doc = parse(&doc_text, 1000, "t").unwrap();
+        assert_eq!(doc.root_element().attribute("b"), Some(v));
+        assert_eq!(doc.root_element().text(), Some(v));
+    }
+
+    #[test]
+    fn xml_errors_quote_nothing_of_the_input() {
+        for text in [
+            "<a></Planted-Secret-17>",
+            "<p:a xmlns:q=\"u\"><Planted-Secret-17:b/></p:a>",
+            "<a>&PlantedSecret17;</a>",
+            "<a PlantedSecret17=\"1\" PlantedSecret17=\"2\"/>",
+            "<a>\u{1}PlantedSecret17</a>",
+        ] {
+            let e = parse(text, 1000, "t").unwrap_err();
+            let WmdmError::Xml(msg) = &e else { panic!("{e:?}") };
+            assert!(!msg.contains("Planted"), "{msg}");
+            assert!(msg.contains(" at 1:"), "{msg}");
+        }
     }
 }

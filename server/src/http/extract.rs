@@ -52,24 +52,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                     ApiError::bad_request("could not read the request body")
                 }
             })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request("a JSON body is required"));
-        }
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
-            // serde's messages can quote input values (maybe secrets): keep only safe parts.
-            let msg = e.to_string();
-            let detail = if msg.starts_with("missing field") || msg.starts_with("unknown field") {
-                msg.split(" at line").next().unwrap_or("invalid JSON").to_string()
-            } else {
-                match e.classify() {
-                    serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                        "malformed JSON".into()
-                    }
-                    _ => "JSON does not match the expected shape".into(),
-                }
-            };
-            ApiError::bad_request(format!("{detail} (line {}, column {})", e.line(), e.column()))
-        })
+        enroll_proto::body::decode_json_body(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 }
 

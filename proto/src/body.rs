@@ -102,7 +102,7 @@ mod tests {
             format!("{{\"{secret}\":1}}"),
             format!("[\"{secret}\"]"),
             format!("\"{secret}\""),
-            format!("{secret}"),
+            secret.to_owned(),
         ] {
             let e = decode_json_body::<EnrollRequest>(body.as_bytes()).unwrap_err();
             let text = e.to_string();

@@ -81,10 +81,9 @@ async fn the_password_route_refuses_what_was_never_offered() {
     user(&env, "late@example.com", None).await;
     let client = ProtocolClient::new(
         &env.server.base_url(),
-        {
-            let mut c = enroll_core::client::ClientConfig::default();
-            c.trust = trust_of(&env.server);
-            c
+        enroll_core::client::ClientConfig {
+            trust: trust_of(&env.server),
+            ..enroll_core::client::ClientConfig::default()
         },
         ManualClock::offset_from_now(0),
     )

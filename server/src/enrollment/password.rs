@@ -68,9 +68,9 @@ impl EnrollmentService<'_> {
     ) -> Result<SetPasswordResponse, ApiError> {
         let (e, user) = {
             let c = self.read()?;
-            let e = self.auth_enrollment(&*c, id, bearer)?;
+            let e = self.auth_enrollment(&c, id, bearer)?;
             let user = match &e.user_id {
-                Some(uid) => crate::users::user_by_id(&*c, uid)?,
+                Some(uid) => crate::users::user_by_id(&c, uid)?,
                 None => None,
             };
             (e, user)

@@ -36,14 +36,31 @@ pub const BODY_ERROR_PHRASES: [&str; 4] = [
 ];
 
 /// Keeps the backquoted names after "expected …" in serde's unknown-field message (the type's
-/// own field names), drops the quoted input name.
+/// own field names), drops the quoted input name. The input name may itself contain
+/// ", expected …" (it is any JSON string), so the split is at the *last* one, and the kept
+/// text is used only if every backquoted name in it is a field name of ours.
 fn unknown_field_detail(msg: &str) -> String {
-    match msg.split_once(", expected ") {
-        Some((_, expected)) => {
-            let expected = expected.split(" at line").next().unwrap_or("");
-            format!("unknown field, expected {expected}")
-        }
-        None => "unknown field".into(),
+    let Some((_, expected)) = msg.rsplit_once(", expected ") else {
+        return "unknown field".into();
+    };
+    let expected = match expected.rsplit_once(" at line ") {
+        Some((names, _)) => names,
+        None => expected,
+    };
+    let names_ok = expected == "there are no fields"
+        || expected
+            .trim_start_matches("one of ")
+            .split(", ")
+            .flat_map(|p| p.split(" or "))
+            .all(|part| {
+                part.strip_prefix('`')
+                    .and_then(|p| p.strip_suffix('`'))
+                    .is_some_and(is_field_name)
+            });
+    if names_ok {
+        format!("unknown field, expected {expected}")
+    } else {
+        "unknown field".into()
     }
 }
 
@@ -91,6 +108,35 @@ pub fn is_field_name(s: &str) -> bool {
 mod tests {
     use super::*;
     use crate::{CheckinRequest, EnrollRequest};
+
+    #[test]
+    fn an_unknown_field_named_like_the_message_is_not_quoted() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            request_type: String,
+            queries: Option<Vec<String>>,
+        }
+        // Found by the `request_json` fuzz target: the unknown name holds ", expected one of `…".
+        let body = br#"{"cunknown field, expected one of `Planted-Secret-77":1}"#;
+        let e = decode_json_body::<Strict>(body).unwrap_err();
+        let BodyError::Invalid { detail, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert!(!detail.contains("Planted"), "{detail}");
+        assert!(!detail.contains("cunknown"), "{detail}");
+        assert_eq!(detail, "unknown field, expected `request_type` or `queries`");
+        let body = br#"{"x`, expected one of `Planted-Secret-77`, `a":1}"#;
+        let detail = decode_json_body::<Strict>(body).unwrap_err().to_string();
+        assert!(!detail.contains("Planted"), "{detail}");
+        // An ordinary unknown field names the type's fields, not the input's.
+        let e = decode_json_body::<Strict>(br#"{"bogus":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`request_type`"), "{e}");
+        assert!(!e.contains("bogus"), "{e}");
+    }
 
     #[test]
     fn refusals_name_the_fault_never_the_body() {

@@ -101,6 +101,28 @@ pub struct DeviceRow {
     pub attributes: BTreeMap<String, String>,
 }
 
+impl DeviceRow {
+    /// A new record, pending its first activation, with a fresh id.
+    pub fn pending(user_id: Option<String>, descriptor: DeviceDescriptor, now: i64) -> Self {
+        Self {
+            id: crate::common::new_id(),
+            user_id,
+            descriptor,
+            state: DeviceState::Pending,
+            mdm: MdmStatus::Pending,
+            pending_action: None,
+            last_action: None,
+            created_at: now,
+            enrolled_at: None,
+            last_checkin_at: None,
+            archived_at: None,
+            activated_by: None,
+            details: BTreeMap::new(),
+            attributes: BTreeMap::new(),
+        }
+    }
+}
+
 const DEVICE_COLS: &str = "id, user_id, descriptor, state, mdm, pending_action, last_action, created_at, \
      enrolled_at, last_checkin_at, archived_at, activated_by, details, attributes";
 

@@ -19,7 +19,6 @@ use enroll_proto::{
     EnrollmentKind, ErrorCode, MdmStatus, ReenrollRequest,
 };
 use rusqlite::{Connection, TransactionBehavior};
-use std::collections::BTreeMap;
 
 impl EnrollmentService<'_> {
     pub(super) fn enroll_response(
@@ -270,22 +269,7 @@ impl EnrollmentService<'_> {
         user_id: &Option<String>,
         now: i64,
     ) -> Result<String, ApiError> {
-        let d = DeviceRow {
-            id: new_id(),
-            user_id: user_id.clone(),
-            descriptor: descriptor.clone(),
-            state: DeviceState::Pending,
-            mdm: MdmStatus::Pending,
-            pending_action: None,
-            last_action: None,
-            created_at: now,
-            enrolled_at: None,
-            last_checkin_at: None,
-            archived_at: None,
-            activated_by: None,
-            details: BTreeMap::new(),
-            attributes: BTreeMap::new(),
-        };
+        let d = DeviceRow::pending(user_id.clone(), descriptor.clone(), now);
         devices::insert_device(c, &d)?;
         Ok(d.id)
     }

@@ -15,12 +15,11 @@ use crate::error::ApiError;
 use crate::users::{self, UserRow};
 use der::Decode as _;
 use enroll_proto::secret::SecretString;
-use enroll_proto::{DeviceDescriptor, DeviceState, MdmStatus, Platform};
+use enroll_proto::{DeviceDescriptor, DeviceState, Platform};
 use enroll_wmdm::mde2::{self, AuthPolicy, DiscoverRequest, DiscoverResponse, EnrollRequest, Policy};
 use enroll_wmdm::provdoc::{CertStore, ProvisioningDoc};
 use enroll_wmdm::soap::{Credential, Envelope, FaultKind};
 use rusqlite::TransactionBehavior;
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 /// A refusal, answered as an MS-MDE2 SOAP fault.
@@ -268,10 +267,9 @@ impl WindowsService<'_> {
         let (mut device, reenroll) = match existing {
             Some((_, d)) => (d, true),
             None => (
-                DeviceRow {
-                    id: crate::common::new_id(),
-                    user_id: None,
-                    descriptor: DeviceDescriptor {
+                DeviceRow::pending(
+                    None,
+                    DeviceDescriptor {
                         platform: Platform::Windows,
                         os_version: os_version.clone(),
                         model: String::new(),
@@ -281,18 +279,8 @@ impl WindowsService<'_> {
                         hardware_id: Some(hw.clone()),
                         agent_version: String::new(),
                     },
-                    state: DeviceState::Pending,
-                    mdm: MdmStatus::Pending,
-                    pending_action: None,
-                    last_action: None,
-                    created_at: now,
-                    enrolled_at: None,
-                    last_checkin_at: None,
-                    archived_at: None,
-                    activated_by: None,
-                    details: BTreeMap::new(),
-                    attributes: BTreeMap::new(),
-                },
+                    now,
+                ),
                 false,
             ),
         };

@@ -142,16 +142,23 @@ fn read_credential(sec: Node<'_, '_>) -> Result<Credential> {
 
 /// A token in a `BinarySecurityToken`: base64 of the text when `EncodingType` says so (or when
 /// it decodes to printable text), else the text itself.
+///
+/// A token is text without control characters (a JWT, an opaque token): one that decodes (or,
+/// raw, is) anything else is refused, so that every accepted token reads back the same from
+/// what [`binary_security`] writes for it.
 fn decode_token(raw: &str, encoding: Option<&str>) -> Result<String> {
+    const WHAT: &str = "BinarySecurityToken";
     let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .ok();
-    match (decoded, encoding.is_some_and(|e| e.ends_with("base64binary"))) {
-        (Some(bytes), _) if std::str::from_utf8(&bytes).is_ok_and(|s| s.chars().all(|c| !c.is_control())) => {
-            String::from_utf8(bytes).map_err(|_| malformed("BinarySecurityToken", "not UTF-8"))
-        }
-        (None, true) => Err(malformed("BinarySecurityToken", "not base64")),
+    let base64_declared = encoding.is_some_and(|e| e.ends_with("base64binary"));
+    let printable = |s: &str| s.chars().all(|c| !c.is_control());
+    match decoded.map(String::from_utf8) {
+        Some(Ok(text)) if printable(&text) => Ok(text),
+        Some(_) if base64_declared => Err(malformed(WHAT, "the decoded token is not printable UTF-8 text")),
+        None if base64_declared => Err(malformed(WHAT, "not base64")),
+        _ if !printable(&compact) => Err(malformed(WHAT, "the token holds control characters")),
         _ => Ok(compact),
     }
 }
@@ -401,6 +408,57 @@ mod tests {
         let read = read_fault(body.first_element_child().unwrap()).unwrap();
         assert_eq!(read.kind, Some(FaultKind::Authentication));
         assert_eq!(read.reason, "wrong <secret>");
+    }
+
+    /// Found by the `windows_soap` fuzz target (10M run): a raw token (no `EncodingType`, not
+    /// base64) holding DEL characters was accepted, and what our writer makes of it read back
+    /// as another token. Tokens with control characters are refused now, raw or decoded.
+    #[test]
+    fn binary_tokens_with_control_characters_are_refused_and_accepted_ones_read_back() {
+        let bst = |attrs: &str, text: &str| {
+            let sec = format!(
+                "<wsse:Security xmlns:wsse=\"{NS_WSSE}\"><wsse:BinarySecurityToken \
+                 ValueType=\"urn:ietf:params:oauth:token-type:jwt\"{attrs}>{text}</wsse:BinarySecurityToken></wsse:Security>"
+            );
+            let text = request("urn:act", "urn:uuid:1", "https://x/", &sec, "");
+            Envelope::parse(&text)
+                .map(|env| env.credential)
+                .map_err(|e| e.to_string())
+        };
+        let enc = format!(" EncodingType=\"{BASE64_BINARY}\"");
+        use base64::Engine as _;
+        let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+        // Raw, with DEL (XML allows it): refused, and the message names no byte of it.
+        let err = bst("", "ZXlKaGJHY2lPaUpT\u{7f}\u{7f}TkdsUGFVcHQ=").unwrap_err();
+        assert!(err.contains("control characters"), "{err}");
+        assert!(!err.contains("ZXlK"), "{err}");
+        // Declared base64 that decodes to a control character or to non-UTF-8: refused.
+        assert!(bst(&enc, &b64("eyJ\u{1}x")).is_err());
+        assert!(bst(&enc, "//79").is_err());
+        assert!(bst(&enc, "eyJ.not.base64").is_err());
+        // Accepted forms read back equal from what binary_security writes.
+        for (attrs, text, want) in [
+            (enc.as_str(), b64("eyJ.abc.def"), "eyJ.abc.def"),
+            ("", "eyJ.abc.def".to_string(), "eyJ.abc.def"),
+            ("", b64("token with spaces"), "token with spaces"),
+            ("", b64("a\tb"), b64("a\tb").leak() as &str),
+        ] {
+            let Some(Credential::BinaryToken { value_type, token }) = bst(attrs, &text).unwrap() else {
+                panic!("{text}");
+            };
+            assert_eq!(token, want);
+            let again = request(
+                "urn:act",
+                "urn:uuid:1",
+                "https://x/",
+                &binary_security(&value_type, &token),
+                "",
+            );
+            match Envelope::parse(&again).unwrap().credential {
+                Some(Credential::BinaryToken { token: t, .. }) => assert_eq!(t, token),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

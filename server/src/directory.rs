@@ -5,6 +5,7 @@
 //! password hashes, so the flow can be exercised without a directory server.
 
 use crate::crypto;
+use crate::store::CachedSql;
 use enroll_proto::secret::SecretString;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -68,7 +69,7 @@ impl SqliteDirectory {
             .conn
             .lock()
             .map_err(|_| DirectoryError::Unavailable("lock poisoned".into()))?;
-        conn.query_row(
+        conn.row(
             "SELECT password_hash FROM directory_accounts WHERE email_norm = ?1",
             [crate::store::normalize_email(email)],
             |r| r.get(0),
@@ -101,7 +102,7 @@ impl Directory for SqliteDirectory {
             .conn
             .lock()
             .map_err(|_| DirectoryError::Unavailable("lock poisoned".into()))?;
-        conn.execute(
+        conn.exec(
             "INSERT INTO directory_accounts(email_norm, password_hash, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(email_norm) DO UPDATE SET password_hash = excluded.password_hash,
                                                    updated_at = excluded.updated_at",

@@ -1,6 +1,7 @@
 //! Store queries of Apple MDM: the UDID binding of each device (`apple_enrollments`: SCEP
 //! identity, push token, check-out and removal) and the command queue (`apple_commands`).
 
+use crate::store::CachedSql;
 use enroll_proto::{MdmCommandStatus, MdmErrorItem};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -59,7 +60,7 @@ fn binding_from_row(r: &Row<'_>) -> rusqlite::Result<Binding> {
 
 /// The binding of `udid`.
 pub(super) fn binding(c: &Connection, udid: &str) -> rusqlite::Result<Option<Binding>> {
-    c.query_row(
+    c.row(
         &format!("SELECT {BINDING_COLS} FROM apple_enrollments WHERE udid = ?1"),
         [udid],
         binding_from_row,
@@ -69,7 +70,7 @@ pub(super) fn binding(c: &Connection, udid: &str) -> rusqlite::Result<Option<Bin
 
 /// The latest binding of a device record.
 pub(super) fn binding_of_device(c: &Connection, device_id: &str) -> rusqlite::Result<Option<Binding>> {
-    c.query_row(
+    c.row(
         &format!(
             "SELECT {BINDING_COLS} FROM apple_enrollments WHERE device_id = ?1
              ORDER BY authenticated_at DESC, rowid DESC LIMIT 1"
@@ -82,7 +83,7 @@ pub(super) fn binding_of_device(c: &Connection, device_id: &str) -> rusqlite::Re
 
 /// The UDID an identity is bound to, if any.
 pub(super) fn udid_of_cert(c: &Connection, serial: &str) -> rusqlite::Result<Option<String>> {
-    c.query_row(
+    c.row(
         "SELECT udid FROM apple_enrollments WHERE cert_serial = ?1",
         [serial],
         |r| r.get(0),
@@ -101,7 +102,7 @@ pub(super) fn bind(
     topic: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO apple_enrollments(udid, device_id, cert_serial, enrollment_id, topic, authenticated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(udid) DO UPDATE SET device_id = excluded.device_id, cert_serial = excluded.cert_serial,
@@ -122,7 +123,7 @@ pub(super) fn set_token(
     unlock_token: Option<&[u8]>,
     now: i64,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE apple_enrollments SET push_token = ?2, push_magic = ?3,
              unlock_token = COALESCE(?4, unlock_token), token_updated_at = ?5 WHERE udid = ?1",
         params![udid, token, push_magic, unlock_token, now],
@@ -132,7 +133,7 @@ pub(super) fn set_token(
 
 /// The push token and `PushMagic` of a device record's current binding.
 pub(super) fn push_target(c: &Connection, device_id: &str) -> rusqlite::Result<Option<(Vec<u8>, String)>> {
-    c.query_row(
+    c.row(
         "SELECT push_token, push_magic FROM apple_enrollments
          WHERE device_id = ?1 AND push_token IS NOT NULL AND push_magic IS NOT NULL
              AND checked_out_at IS NULL AND removed_at IS NULL
@@ -145,7 +146,7 @@ pub(super) fn push_target(c: &Connection, device_id: &str) -> rusqlite::Result<O
 
 /// `CheckOut`.
 pub(super) fn check_out(c: &Connection, udid: &str, now: i64) -> rusqlite::Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE apple_enrollments SET checked_out_at = ?2, push_token = NULL, push_magic = NULL
          WHERE udid = ?1",
         params![udid, now],
@@ -155,7 +156,7 @@ pub(super) fn check_out(c: &Connection, udid: &str, now: i64) -> rusqlite::Resul
 
 /// The MDM profile's removal (retire) or the erase (wipe) was acknowledged.
 pub(super) fn mark_removed(c: &Connection, udid: &str, now: i64) -> rusqlite::Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE apple_enrollments SET removed_at = ?2, push_token = NULL, push_magic = NULL WHERE udid = ?1",
         params![udid, now],
     )?;
@@ -164,7 +165,7 @@ pub(super) fn mark_removed(c: &Connection, udid: &str, now: i64) -> rusqlite::Re
 
 /// A command-channel contact.
 pub(super) fn seen(c: &Connection, udid: &str, now: i64) -> rusqlite::Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE apple_enrollments SET last_seen_at = ?2 WHERE udid = ?1",
         params![udid, now],
     )?;
@@ -173,7 +174,7 @@ pub(super) fn seen(c: &Connection, udid: &str, now: i64) -> rusqlite::Result<()>
 
 /// Stores the last `DeviceInformation` answer.
 pub(super) fn set_information(c: &Connection, udid: &str, json: &str, now: i64) -> rusqlite::Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE apple_enrollments SET device_information = ?2, information_at = ?3 WHERE udid = ?1",
         params![udid, json, now],
     )?;
@@ -240,7 +241,7 @@ pub(super) fn insert_command(
     origin: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO apple_commands(uuid, device_id, request_type, body, status, origin, queued_at)
          VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6)",
         params![uuid, device_id, request_type, body, origin, now],
@@ -250,7 +251,7 @@ pub(super) fn insert_command(
 
 /// The command `uuid` of `device_id`.
 pub(super) fn command(c: &Connection, device_id: &str, uuid: &str) -> rusqlite::Result<Option<CommandRow>> {
-    c.query_row(
+    c.row(
         &format!("SELECT {COMMAND_COLS} FROM apple_commands WHERE uuid = ?1 AND device_id = ?2"),
         params![uuid, device_id],
         command_from_row,
@@ -272,7 +273,7 @@ pub(super) fn next_command(
     include_not_now: bool,
     origin: Option<&str>,
 ) -> rusqlite::Result<Option<CommandRow>> {
-    c.query_row(
+    c.row(
         &format!(
             "SELECT {COMMAND_COLS} FROM apple_commands
              WHERE device_id = ?1 AND (status IN ('queued', 'sent') OR (?2 AND status = 'not_now'))
@@ -287,7 +288,7 @@ pub(super) fn next_command(
 
 /// Marks a command sent.
 pub(super) fn mark_sent(c: &Connection, uuid: &str, now: i64) -> rusqlite::Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE apple_commands SET status = 'sent', sent_at = ?2 WHERE uuid = ?1",
         params![uuid, now],
     )?;
@@ -308,7 +309,7 @@ pub(super) fn answer(
     } else {
         serde_json::to_string(errors).ok()
     };
-    c.execute(
+    c.exec(
         "UPDATE apple_commands SET status = ?2, result = ?3, error_chain = ?4, answered_at = ?5 WHERE uuid = ?1",
         params![uuid, status.as_str(), result, chain, now],
     )?;
@@ -317,7 +318,7 @@ pub(super) fn answer(
 
 /// Every command of a device, oldest first.
 pub(super) fn commands_of(c: &Connection, device_id: &str) -> rusqlite::Result<Vec<CommandRow>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {COMMAND_COLS} FROM apple_commands WHERE device_id = ?1 ORDER BY seq"
     ))?;
     let rows = st.query_map([device_id], command_from_row)?;

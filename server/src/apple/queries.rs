@@ -1,5 +1,6 @@
 //! Store queries of the Apple domain: challenge look-up and use, issued identities.
 
+use crate::store::CachedSql;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// A profile issuance found by its challenge hash.
@@ -20,35 +21,35 @@ pub(super) struct Issuance {
     pub device_state: String,
 }
 
+/// The lookup of [`issuance_by_challenge`] (by the `profile_issuances_challenge` index).
+pub(crate) const ISSUANCE_BY_CHALLENGE: &str =
+    "SELECT pi.uuid, pi.enrollment_id, e.device_id, pi.expires_at, e.closed_at IS NOT NULL,
+            u.issuance_uuid IS NOT NULL, d.state
+     FROM profile_issuances pi
+     JOIN enrollments e ON e.id = pi.enrollment_id
+     JOIN devices d ON d.id = e.device_id
+     LEFT JOIN scep_challenges_used u ON u.issuance_uuid = pi.uuid
+     WHERE pi.challenge_hash = ?1";
+
 /// The issuance whose challenge hashes to `hash`.
 pub(super) fn issuance_by_challenge(conn: &Connection, hash: &[u8]) -> rusqlite::Result<Option<Issuance>> {
-    conn.query_row(
-        "SELECT pi.uuid, pi.enrollment_id, e.device_id, pi.expires_at, e.closed_at IS NOT NULL,
-                u.issuance_uuid IS NOT NULL, d.state
-         FROM profile_issuances pi
-         JOIN enrollments e ON e.id = pi.enrollment_id
-         JOIN devices d ON d.id = e.device_id
-         LEFT JOIN scep_challenges_used u ON u.issuance_uuid = pi.uuid
-         WHERE pi.challenge_hash = ?1",
-        params![hash],
-        |r| {
-            Ok(Issuance {
-                uuid: r.get(0)?,
-                enrollment_id: r.get(1)?,
-                device_id: r.get(2)?,
-                expires_at: r.get(3)?,
-                closed: r.get(4)?,
-                used: r.get(5)?,
-                device_state: r.get(6)?,
-            })
-        },
-    )
+    conn.row(ISSUANCE_BY_CHALLENGE, params![hash], |r| {
+        Ok(Issuance {
+            uuid: r.get(0)?,
+            enrollment_id: r.get(1)?,
+            device_id: r.get(2)?,
+            expires_at: r.get(3)?,
+            closed: r.get(4)?,
+            used: r.get(5)?,
+            device_state: r.get(6)?,
+        })
+    })
     .optional()
 }
 
 /// Marks a challenge used; `false` when it already was (a concurrent request won).
 pub(super) fn use_challenge(conn: &Connection, issuance_uuid: &str, now: i64) -> rusqlite::Result<bool> {
-    let n = conn.execute(
+    let n = conn.exec(
         "INSERT OR IGNORE INTO scep_challenges_used(issuance_uuid, used_at) VALUES (?1, ?2)",
         params![issuance_uuid, now],
     )?;
@@ -77,12 +78,12 @@ pub(super) fn insert_identity(
     issued_at: i64,
     not_after: i64,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO apple_certificates(serial, device_id, enrollment_id, cert_der, issued_at, not_after)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![serial, device_id, enrollment_id, der, issued_at, not_after],
     )?;
-    conn.execute(
+    conn.exec(
         "INSERT INTO device_history(device_id, at, event, detail) VALUES (?1, ?2, 'identity_issued', ?3)",
         params![device_id, issued_at, format!("SCEP certificate {serial}")],
     )?;
@@ -91,7 +92,7 @@ pub(super) fn insert_identity(
 
 /// The identity with this serial (lower-case hex) and exact DER.
 pub(super) fn identity(conn: &Connection, serial: &str, der: &[u8]) -> rusqlite::Result<Option<Identity>> {
-    conn.query_row(
+    conn.row(
         "SELECT device_id, enrollment_id, not_after, revoked_at IS NOT NULL FROM apple_certificates
          WHERE serial = ?1 AND cert_der = ?2",
         params![serial, der],
@@ -109,7 +110,7 @@ pub(super) fn identity(conn: &Connection, serial: &str, der: &[u8]) -> rusqlite:
 
 /// Revokes an identity (replaced by a renewal).
 pub(super) fn revoke_identity(conn: &Connection, serial: &str, now: i64) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE apple_certificates SET revoked_at = ?2 WHERE serial = ?1 AND revoked_at IS NULL",
         params![serial, now],
     )?;
@@ -118,10 +119,22 @@ pub(super) fn revoke_identity(conn: &Connection, serial: &str, now: i64) -> rusq
 
 /// The state of a device.
 pub(super) fn device_state(conn: &Connection, device_id: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
+    conn.row(
         "SELECT state FROM devices WHERE id = ?1",
         params![device_id],
         |r| r.get(0),
     )
     .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_challenge_is_looked_up_by_index() {
+        let store = crate::store::tests::mem();
+        let steps = crate::store::tests::row_by_row_steps(store.conn(), ISSUANCE_BY_CHALLENGE);
+        assert!(steps.is_empty(), "{steps:?}");
+    }
 }

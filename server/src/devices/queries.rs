@@ -1,6 +1,7 @@
 //! Store queries of the device registry: device records (with their IMEIs), the text forms of
 //! states, MDM statuses and actions, the history, and the pending installs.
 
+use crate::store::CachedSql;
 use crate::store::{from_json, json_err, StoreResult};
 use crate::users;
 use enroll_proto::{DeviceAction, DeviceDescriptor, DeviceState, DeviceView, HistoryEntry, MdmStatus};
@@ -151,9 +152,9 @@ fn device_from_row(r: &Row<'_>) -> StoreResult<DeviceRow> {
 }
 
 fn set_imeis(c: &Connection, device_id: &str, imeis: &[String]) -> StoreResult<()> {
-    c.execute("DELETE FROM device_imeis WHERE device_id = ?1", [device_id])?;
+    c.exec("DELETE FROM device_imeis WHERE device_id = ?1", [device_id])?;
     for imei in imeis {
-        c.execute(
+        c.exec(
             "INSERT OR IGNORE INTO device_imeis(device_id, imei) VALUES (?1, ?2)",
             params![device_id, imei],
         )?;
@@ -170,7 +171,7 @@ pub fn insert_device(c: &Connection, d: &DeviceRow) -> StoreResult<()> {
     let descriptor = serde_json::to_string(&d.descriptor).map_err(json_err)?;
     let details = serde_json::to_string(&d.details).map_err(json_err)?;
     let attributes = serde_json::to_string(&d.attributes).map_err(json_err)?;
-    c.execute(
+    c.exec(
         &format!(
             "INSERT INTO devices({DEVICE_COLS}, platform, serial, manufacturer_norm, hardware_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
@@ -204,7 +205,7 @@ pub fn update_device(c: &Connection, d: &DeviceRow) -> StoreResult<()> {
     let descriptor = serde_json::to_string(&d.descriptor).map_err(json_err)?;
     let details = serde_json::to_string(&d.details).map_err(json_err)?;
     let attributes = serde_json::to_string(&d.attributes).map_err(json_err)?;
-    c.execute(
+    c.exec(
         "UPDATE devices SET user_id = ?2, descriptor = ?3, state = ?4, mdm = ?5, pending_action = ?6,
              last_action = ?7, enrolled_at = ?8, last_checkin_at = ?9, archived_at = ?10, activated_by = ?11,
              details = ?12, attributes = ?13, platform = ?14, serial = ?15, manufacturer_norm = ?16,
@@ -235,7 +236,7 @@ pub fn update_device(c: &Connection, d: &DeviceRow) -> StoreResult<()> {
 
 /// Records a contact of the device (`last_checkin_at`) without rewriting the whole record.
 pub fn touch_checkin(c: &Connection, id: &str, now: i64) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE devices SET last_checkin_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;
@@ -244,12 +245,30 @@ pub fn touch_checkin(c: &Connection, id: &str, now: i64) -> StoreResult<()> {
 
 /// Finds a device record.
 pub fn device_by_id(c: &Connection, id: &str) -> StoreResult<Option<DeviceRow>> {
-    c.query_row(
+    c.row(
         &format!("SELECT {DEVICE_COLS} FROM devices WHERE id = ?1"),
         [id],
         device_from_row,
     )
     .optional()
+}
+
+/// The matching query of [`matching_devices`]: one indexed lookup per identifier (hardware id,
+/// serial + manufacturer, IMEI), united. Written as one `OR` over the three, SQLite walked every
+/// device of the platform (`devices_serial` on its `platform` prefix only) on each enrollment;
+/// `+platform` keeps the outer filter off that index. A NULL identifier matches nothing
+/// (`= NULL` is never true), as before.
+pub(crate) fn matching_sql() -> String {
+    format!(
+        "SELECT {DEVICE_COLS} FROM devices
+         WHERE id IN (
+             SELECT id FROM devices WHERE platform = ?1 AND hardware_id = ?2
+             UNION SELECT id FROM devices
+                   WHERE platform = ?1 AND serial = ?3 AND manufacturer_norm = ?4
+             UNION SELECT device_id FROM device_imeis WHERE imei IN (?5, ?7))
+           AND +platform = ?1 AND (?6 OR state != 'archived')
+         ORDER BY created_at DESC, rowid DESC"
+    )
 }
 
 /// Device records of the same platform that share an identifier with `d`: the hardware id, the
@@ -261,15 +280,7 @@ pub fn matching_devices(
 ) -> StoreResult<Vec<DeviceRow>> {
     let imei1 = d.imeis.first().map(String::as_str);
     let imei2 = d.imeis.get(1).map(String::as_str);
-    let sql = format!(
-        "SELECT {DEVICE_COLS} FROM devices
-         WHERE platform = ?1 AND (?6 OR state != 'archived') AND (
-             (?2 IS NOT NULL AND hardware_id = ?2)
-             OR (?3 IS NOT NULL AND serial = ?3 AND manufacturer_norm = ?4)
-             OR id IN (SELECT device_id FROM device_imeis WHERE imei IN (?5, ?7)))
-         ORDER BY created_at DESC, rowid DESC"
-    );
-    let mut st = c.prepare(&sql)?;
+    let mut st = c.prepare_cached(&matching_sql())?;
     let rows = st.query_map(
         params![
             d.platform.as_str(),
@@ -287,7 +298,7 @@ pub fn matching_devices(
 
 /// Device records, newest first; archived ones only when asked.
 pub fn list_devices(c: &Connection, include_archived: bool) -> StoreResult<Vec<DeviceRow>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {DEVICE_COLS} FROM devices WHERE (?1 OR state != 'archived') ORDER BY created_at DESC, rowid DESC"
     ))?;
     let rows = st.query_map([include_archived], device_from_row)?;
@@ -317,7 +328,7 @@ pub fn device_view(c: &Connection, d: &DeviceRow) -> StoreResult<DeviceView> {
 
 /// Appends a history line.
 pub fn add_history(c: &Connection, device_id: &str, at: i64, event: &str, detail: &str) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO device_history(device_id, at, event, detail) VALUES (?1, ?2, ?3, ?4)",
         params![device_id, at, event, detail],
     )?;
@@ -327,7 +338,7 @@ pub fn add_history(c: &Connection, device_id: &str, at: i64, event: &str, detail
 /// History of a device, oldest first.
 pub fn history(c: &Connection, device_id: &str) -> StoreResult<Vec<HistoryEntry>> {
     let mut st =
-        c.prepare("SELECT at, event, detail FROM device_history WHERE device_id = ?1 ORDER BY id")?;
+        c.prepare_cached("SELECT at, event, detail FROM device_history WHERE device_id = ?1 ORDER BY id")?;
     let rows = st.query_map([device_id], |r| {
         Ok(HistoryEntry {
             at: r.get(0)?,
@@ -355,7 +366,7 @@ pub struct PendingRow {
 
 /// Every open enrollment, oldest first.
 pub fn pending_installs(c: &Connection) -> StoreResult<Vec<PendingRow>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT e.id, e.device_id, u.email, e.created_at,
                 (SELECT MAX(issued_at) FROM profile_issuances p WHERE p.enrollment_id = e.id)
          FROM enrollments e LEFT JOIN users u ON u.id = e.user_id
@@ -379,6 +390,13 @@ mod tests {
     use super::*;
     use crate::store::tests::mem;
     use enroll_proto::Platform;
+
+    #[test]
+    fn matching_looks_devices_up_by_index_only() {
+        let store = mem();
+        let steps = crate::store::tests::row_by_row_steps(store.conn(), &matching_sql());
+        assert!(steps.is_empty(), "{steps:?}");
+    }
 
     fn desc(hw: Option<&str>, serial: Option<&str>, imeis: &[&str]) -> DeviceDescriptor {
         DeviceDescriptor {

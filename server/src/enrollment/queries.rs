@@ -1,6 +1,7 @@
 //! Store queries of the enrollment flow: one-time PINs, profile issuances (and their SCEP
 //! challenge hashes), idempotency keys.
 
+use crate::store::CachedSql;
 use crate::store::StoreResult;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -37,11 +38,11 @@ pub fn replace_pin(
     expires_at: i64,
     max_attempts: u32,
 ) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE pins SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
         params![user_id, now],
     )?;
-    c.execute(
+    c.exec(
         "INSERT INTO pins(user_id, pin_hash, created_at, expires_at, attempts, max_attempts)
          VALUES (?1, ?2, ?3, ?4, 0, ?5)",
         params![user_id, pin_hash, now, expires_at, max_attempts],
@@ -51,7 +52,7 @@ pub fn replace_pin(
 
 /// The current (latest, not revoked) PIN of a user.
 pub fn current_pin(c: &Connection, user_id: &str) -> StoreResult<Option<PinRow>> {
-    c.query_row(
+    c.row(
         "SELECT id, user_id, pin_hash, created_at, expires_at, attempts, max_attempts, used_at
          FROM pins WHERE user_id = ?1 AND revoked_at IS NULL ORDER BY id DESC LIMIT 1",
         [user_id],
@@ -73,13 +74,13 @@ pub fn current_pin(c: &Connection, user_id: &str) -> StoreResult<Option<PinRow>>
 
 /// Counts one failed attempt; returns the new count.
 pub fn pin_failed_attempt(c: &Connection, pin_id: i64) -> StoreResult<u32> {
-    c.execute("UPDATE pins SET attempts = attempts + 1 WHERE id = ?1", [pin_id])?;
-    c.query_row("SELECT attempts FROM pins WHERE id = ?1", [pin_id], |r| r.get(0))
+    c.exec("UPDATE pins SET attempts = attempts + 1 WHERE id = ?1", [pin_id])?;
+    c.row("SELECT attempts FROM pins WHERE id = ?1", [pin_id], |r| r.get(0))
 }
 
 /// Marks a PIN used.
 pub fn pin_mark_used(c: &Connection, pin_id: i64, now: i64) -> StoreResult<()> {
-    c.execute("UPDATE pins SET used_at = ?2 WHERE id = ?1", params![pin_id, now])?;
+    c.exec("UPDATE pins SET used_at = ?2 WHERE id = ?1", params![pin_id, now])?;
     Ok(())
 }
 
@@ -95,7 +96,7 @@ pub fn insert_issuance(
     expires_at: i64,
     challenge_hash: &[u8],
 ) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO profile_issuances(uuid, enrollment_id, issued_at, expires_at, challenge_hash)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![uuid, enrollment_id, issued_at, expires_at, challenge_hash],
@@ -105,7 +106,7 @@ pub fn insert_issuance(
 
 /// How many profiles an enrollment was issued.
 pub fn issuance_count(c: &Connection, enrollment_id: &str) -> StoreResult<u32> {
-    c.query_row(
+    c.row(
         "SELECT COUNT(*) FROM profile_issuances WHERE enrollment_id = ?1",
         [enrollment_id],
         |r| r.get(0),
@@ -114,7 +115,7 @@ pub fn issuance_count(c: &Connection, enrollment_id: &str) -> StoreResult<u32> {
 
 /// Whether `uuid` was issued for `enrollment_id`.
 pub fn issuance_exists(c: &Connection, enrollment_id: &str, uuid: &str) -> StoreResult<bool> {
-    c.query_row(
+    c.row(
         "SELECT COUNT(*) FROM profile_issuances WHERE enrollment_id = ?1 AND uuid = ?2",
         params![enrollment_id, uuid],
         |r| r.get::<_, i64>(0),
@@ -127,7 +128,7 @@ pub fn issuance_exists(c: &Connection, enrollment_id: &str, uuid: &str) -> Store
 
 /// Looks up an idempotency key: (request fingerprint, enrollment id).
 pub fn idempotency_get(c: &Connection, key: &str) -> StoreResult<Option<(Vec<u8>, String)>> {
-    c.query_row(
+    c.row(
         "SELECT fingerprint, enrollment_id FROM idempotency WHERE key = ?1",
         [key],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -143,7 +144,7 @@ pub fn idempotency_put(
     enrollment_id: &str,
     now: i64,
 ) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO idempotency(key, fingerprint, enrollment_id, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![key, fingerprint, enrollment_id, now],
     )?;

@@ -1,6 +1,7 @@
 //! Enrollment rows: opened and confirmed by the enrollment flow (`enrollment/`), closed by it
 //! (cancel, superseded) and by administrator actions (`devices/`).
 
+use super::CachedSql;
 use super::{from_json, json_err, StoreResult};
 use enroll_proto::{DeviceDescriptor, EnrollmentKind};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -79,7 +80,7 @@ fn enrollment_from_row(r: &Row<'_>) -> StoreResult<EnrollmentRow> {
 /// Inserts an enrollment.
 pub fn insert_enrollment(c: &Connection, e: &EnrollmentRow) -> StoreResult<()> {
     let descriptor = serde_json::to_string(&e.descriptor).map_err(json_err)?;
-    c.execute(
+    c.exec(
         &format!("INSERT INTO enrollments({ENROLLMENT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         params![
             e.id,
@@ -102,7 +103,7 @@ pub fn insert_enrollment(c: &Connection, e: &EnrollmentRow) -> StoreResult<()> {
 
 /// Finds an enrollment.
 pub fn enrollment_by_id(c: &Connection, id: &str) -> StoreResult<Option<EnrollmentRow>> {
-    c.query_row(
+    c.row(
         &format!("SELECT {ENROLLMENT_COLS} FROM enrollments WHERE id = ?1"),
         [id],
         enrollment_from_row,
@@ -112,7 +113,7 @@ pub fn enrollment_by_id(c: &Connection, id: &str) -> StoreResult<Option<Enrollme
 
 /// Marks an enrollment confirmed.
 pub fn enrollment_confirm(c: &Connection, id: &str, now: i64) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE enrollments SET confirmed_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;
@@ -121,7 +122,7 @@ pub fn enrollment_confirm(c: &Connection, id: &str, now: i64) -> StoreResult<()>
 
 /// Closes an enrollment (`cancelled` or `superseded`).
 pub fn enrollment_close(c: &Connection, id: &str, now: i64, reason: &str) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE enrollments SET closed_at = ?2, close_reason = ?3 WHERE id = ?1 AND closed_at IS NULL",
         params![id, now, reason],
     )?;
@@ -130,7 +131,7 @@ pub fn enrollment_close(c: &Connection, id: &str, now: i64, reason: &str) -> Sto
 
 /// Open (not confirmed, not closed) enrollments of a device record.
 pub fn open_enrollments_for_device(c: &Connection, device_id: &str) -> StoreResult<Vec<EnrollmentRow>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {ENROLLMENT_COLS} FROM enrollments
          WHERE device_id = ?1 AND confirmed_at IS NULL AND closed_at IS NULL ORDER BY created_at"
     ))?;

@@ -16,11 +16,13 @@
 //! strings, SCEP challenges as SHA-256. Enrollment and device secrets are not stored at all
 //! (they are HMACs derived from the server secret).
 
+mod cached;
 mod enrollments;
 mod pool;
 pub mod schema;
 mod tokens;
 
+pub use cached::{CachedSql, STATEMENT_CACHE};
 pub use enrollments::*;
 pub use pool::{Pool, ReadConn};
 pub use schema::{apply_schema, BULK_INDEXES, SCHEMA_VERSION};
@@ -41,6 +43,7 @@ pub struct Store {
 /// Applies the connection settings shared by every connection to the database file.
 pub fn configure(conn: &Connection) -> StoreResult<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -125,13 +128,13 @@ pub fn normalize_email(email: &str) -> String {
 
 /// Reads a `meta` value.
 pub fn meta_get(c: &Connection, key: &str) -> StoreResult<Option<String>> {
-    c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+    c.row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()
 }
 
 /// Writes a `meta` value.
 pub fn meta_set(c: &Connection, key: &str, value: &str) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![key, value],
     )?;
@@ -149,6 +152,43 @@ pub(crate) mod tests {
         Store { conn }
     }
 
+    /// The steps of `sql`'s query plan (SQLite's `EXPLAIN QUERY PLAN`, parameters NULL) that
+    /// read a table row by row: a `SCAN` of a table, or an index search constrained by the
+    /// platform alone (every device of a platform). Empty for a query that only looks rows up.
+    pub(crate) fn row_by_row_steps(conn: &Connection, sql: &str) -> Vec<String> {
+        let params = (1..=20)
+            .rev()
+            .find(|n| sql.contains(&format!("?{n}")))
+            .unwrap_or(0);
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Value::Null; params];
+        let steps: Vec<String> = st
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        steps
+            .into_iter()
+            .filter(|d| {
+                (d.starts_with("SCAN ") && !d.contains("CONSTANT ROW") && !d.contains("VIRTUAL TABLE"))
+                    || d.ends_with("(platform=?)")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_plan_check_sees_a_walk_over_a_platform() {
+        // The form the device match had before: one OR over the identifiers.
+        let walk = "SELECT id FROM devices WHERE platform = ?1 AND (
+                (?2 IS NOT NULL AND hardware_id = ?2)
+                OR (?3 IS NOT NULL AND serial = ?3 AND manufacturer_norm = ?4)
+                OR id IN (SELECT device_id FROM device_imeis WHERE imei IN (?5, ?6)))";
+        let store = mem();
+        assert_eq!(row_by_row_steps(&store.conn, walk).len(), 1, "{walk}");
+        assert!(!row_by_row_steps(&store.conn, "SELECT id FROM devices").is_empty());
+        assert!(row_by_row_steps(&store.conn, "SELECT id FROM devices WHERE id = ?1").is_empty());
+    }
+
     #[test]
     fn version_1_databases_are_migrated() {
         let conn = Connection::open_in_memory().unwrap();
@@ -156,7 +196,7 @@ pub(crate) mod tests {
         apply_schema(&conn).unwrap();
         apply_schema(&conn).unwrap();
         let has: bool = conn
-            .prepare("SELECT 1 FROM pragma_table_info('enrollments') WHERE name = 'bulk_device_id'")
+            .prepare_cached("SELECT 1 FROM pragma_table_info('enrollments') WHERE name = 'bulk_device_id'")
             .unwrap()
             .exists([])
             .unwrap();

@@ -103,6 +103,7 @@ CREATE TABLE IF NOT EXISTS profile_issuances (
     challenge_hash BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS profile_issuances_enrollment ON profile_issuances(enrollment_id);
+CREATE INDEX IF NOT EXISTS profile_issuances_challenge ON profile_issuances(challenge_hash);
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     fingerprint BLOB NOT NULL,

@@ -1,6 +1,7 @@
 //! Enrollment token rows, shared by user tokens (`enrollment/tokens.rs`) and bulk-profile tokens
 //! (`bulk/service.rs`): only their SHA-256 is stored.
 
+use super::CachedSql;
 use super::StoreResult;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -23,7 +24,7 @@ pub struct TokenRow {
 
 /// Stores a token by the SHA-256 of its text.
 pub fn insert_token(c: &Connection, t: &TokenRow, token_hash: &[u8]) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO tokens(id, token_hash, user_id, bulk_profile_id, created_at, expires_at, revoked_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -41,7 +42,7 @@ pub fn insert_token(c: &Connection, t: &TokenRow, token_hash: &[u8]) -> StoreRes
 
 /// Finds a token by the SHA-256 of its text.
 pub fn token_by_hash(c: &Connection, token_hash: &[u8]) -> StoreResult<Option<TokenRow>> {
-    c.query_row(
+    c.row(
         "SELECT id, user_id, bulk_profile_id, created_at, expires_at, revoked_at FROM tokens WHERE token_hash = ?1",
         [token_hash],
         |r| {
@@ -60,7 +61,7 @@ pub fn token_by_hash(c: &Connection, token_hash: &[u8]) -> StoreResult<Option<To
 
 /// Revokes a token (a bulk profile's token after a refresh).
 pub fn revoke_token(c: &Connection, id: &str, now: i64) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, now],
     )?;
@@ -69,7 +70,7 @@ pub fn revoke_token(c: &Connection, id: &str, now: i64) -> StoreResult<()> {
 
 /// Sets a token's expiry (`None`: never).
 pub fn set_token_expiry(c: &Connection, id: &str, expires_at: Option<i64>) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE tokens SET expires_at = ?2 WHERE id = ?1",
         params![id, expires_at],
     )?;
@@ -78,7 +79,7 @@ pub fn set_token_expiry(c: &Connection, id: &str, expires_at: Option<i64>) -> St
 
 /// Finds a token row by id.
 pub fn token_by_id(c: &Connection, id: &str) -> StoreResult<Option<TokenRow>> {
-    c.query_row(
+    c.row(
         "SELECT id, user_id, bulk_profile_id, created_at, expires_at, revoked_at FROM tokens WHERE id = ?1",
         [id],
         |r| {

@@ -1,5 +1,6 @@
 //! Store queries of user accounts (e-mail unique case-insensitively).
 
+use crate::store::CachedSql;
 use crate::store::{normalize_email, StoreResult};
 use enroll_proto::UserView;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -53,7 +54,7 @@ fn user_from_row(r: &Row<'_>) -> StoreResult<UserRow> {
 
 /// Sets a user's password hash.
 pub fn set_password_hash(c: &Connection, id: &str, hash: &str) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE users SET password_hash = ?1 WHERE id = ?2",
         params![hash, id],
     )?;
@@ -62,7 +63,7 @@ pub fn set_password_hash(c: &Connection, id: &str, hash: &str) -> StoreResult<()
 
 /// Inserts a user. Fails with a constraint violation if the e-mail exists (any case).
 pub fn insert_user(c: &Connection, u: &UserRow) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO users(id, email, email_norm, display_name, directory, password_hash, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -80,13 +81,13 @@ pub fn insert_user(c: &Connection, u: &UserRow) -> StoreResult<()> {
 
 /// Deletes a user that has nothing attached (undo of a failed creation).
 pub fn delete_user(c: &Connection, id: &str) -> StoreResult<()> {
-    c.execute("DELETE FROM users WHERE id = ?1", [id])?;
+    c.exec("DELETE FROM users WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Finds a user by e-mail, case-insensitively.
 pub fn user_by_email(c: &Connection, email: &str) -> StoreResult<Option<UserRow>> {
-    c.query_row(
+    c.row(
         &format!("SELECT {USER_COLS} FROM users WHERE email_norm = ?1"),
         [normalize_email(email)],
         user_from_row,
@@ -96,7 +97,7 @@ pub fn user_by_email(c: &Connection, email: &str) -> StoreResult<Option<UserRow>
 
 /// Finds a user by id.
 pub fn user_by_id(c: &Connection, id: &str) -> StoreResult<Option<UserRow>> {
-    c.query_row(
+    c.row(
         &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
         [id],
         user_from_row,
@@ -106,7 +107,7 @@ pub fn user_by_id(c: &Connection, id: &str) -> StoreResult<Option<UserRow>> {
 
 /// All users, by e-mail.
 pub fn list_users(c: &Connection) -> StoreResult<Vec<UserRow>> {
-    let mut st = c.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY email_norm"))?;
+    let mut st = c.prepare_cached(&format!("SELECT {USER_COLS} FROM users ORDER BY email_norm"))?;
     let rows = st.query_map([], user_from_row)?;
     rows.collect()
 }

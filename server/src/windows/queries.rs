@@ -2,6 +2,7 @@
 //! commands, OMA-DM sessions, the first-sign-in password change flag, and the simulated Entra
 //! tenant's tables (tenants, users, bulk tokens, device objects).
 
+use crate::store::CachedSql;
 use crate::store::{normalize_email, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -44,7 +45,7 @@ fn wd_from_row(r: &Row<'_>) -> rusqlite::Result<WindowsDeviceRow> {
 
 /// Inserts or replaces the enrollment of a device (a re-enrollment gets a new certificate).
 pub fn upsert_windows_device(c: &Connection, w: &WindowsDeviceRow) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         &format!("INSERT OR REPLACE INTO windows_devices({WD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
         params![
             w.device_id,
@@ -62,7 +63,7 @@ pub fn upsert_windows_device(c: &Connection, w: &WindowsDeviceRow) -> StoreResul
 
 /// The enrollment of a device record.
 pub fn windows_device(c: &Connection, device_id: &str) -> StoreResult<Option<WindowsDeviceRow>> {
-    c.query_row(
+    c.row(
         &format!("SELECT {WD_COLS} FROM windows_devices WHERE device_id = ?1"),
         [device_id],
         wd_from_row,
@@ -72,7 +73,7 @@ pub fn windows_device(c: &Connection, device_id: &str) -> StoreResult<Option<Win
 
 /// The enrollment whose client certificate has this serial.
 pub fn windows_device_by_serial(c: &Connection, serial: &str) -> StoreResult<Option<WindowsDeviceRow>> {
-    c.query_row(
+    c.row(
         &format!("SELECT {WD_COLS} FROM windows_devices WHERE cert_serial = ?1"),
         [serial],
         wd_from_row,
@@ -82,7 +83,7 @@ pub fn windows_device_by_serial(c: &Connection, serial: &str) -> StoreResult<Opt
 
 /// Enrollments with this device id (newest first).
 pub fn windows_devices_by_hw(c: &Connection, hw: &str) -> StoreResult<Vec<WindowsDeviceRow>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {WD_COLS} FROM windows_devices WHERE hw_dev_id = ?1 ORDER BY enrolled_at DESC"
     ))?;
     let rows = st.query_map([hw], wd_from_row)?;
@@ -91,7 +92,7 @@ pub fn windows_devices_by_hw(c: &Connection, hw: &str) -> StoreResult<Vec<Window
 
 /// Every Windows enrollment, newest first.
 pub fn all_windows_devices(c: &Connection) -> StoreResult<Vec<WindowsDeviceRow>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {WD_COLS} FROM windows_devices ORDER BY enrolled_at DESC, rowid DESC"
     ))?;
     let rows = st.query_map([], wd_from_row)?;
@@ -100,7 +101,7 @@ pub fn all_windows_devices(c: &Connection) -> StoreResult<Vec<WindowsDeviceRow>>
 
 /// Device records of `user_id` that are Windows and not archived/cancelled, other than `hw`.
 pub fn other_windows_devices_of(c: &Connection, user_id: &str, hw: &str) -> StoreResult<i64> {
-    c.query_row(
+    c.row(
         "SELECT COUNT(*) FROM windows_devices w JOIN devices d ON d.id = w.device_id
          WHERE d.user_id = ?1 AND w.hw_dev_id != ?2 AND d.state IN ('pending', 'active')",
         params![user_id, hw],
@@ -159,7 +160,7 @@ pub fn queue_command(
     data: Option<&str>,
     now: i64,
 ) -> StoreResult<i64> {
-    c.execute(
+    c.exec(
         "INSERT INTO windows_commands(device_id, verb, uri, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![device_id, verb, uri, data, now],
     )?;
@@ -168,7 +169,7 @@ pub fn queue_command(
 
 /// Commands not sent yet, oldest first (at most `limit`).
 pub fn unsent_commands(c: &Connection, device_id: &str, limit: i64) -> StoreResult<Vec<CommandRow>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {CMD_COLS} FROM windows_commands WHERE device_id = ?1 AND session_id IS NULL ORDER BY id LIMIT ?2"
     ))?;
     let rows = st.query_map(params![device_id, limit], cmd_from_row)?;
@@ -177,7 +178,7 @@ pub fn unsent_commands(c: &Connection, device_id: &str, limit: i64) -> StoreResu
 
 /// Every command of a device, oldest first.
 pub fn commands_of(c: &Connection, device_id: &str) -> StoreResult<Vec<CommandRow>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {CMD_COLS} FROM windows_commands WHERE device_id = ?1 ORDER BY id"
     ))?;
     let rows = st.query_map([device_id], cmd_from_row)?;
@@ -186,7 +187,7 @@ pub fn commands_of(c: &Connection, device_id: &str) -> StoreResult<Vec<CommandRo
 
 /// Marks a command sent.
 pub fn mark_sent(c: &Connection, id: i64, session: &str, msg_id: u32, cmd_id: u32) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE windows_commands SET session_id = ?2, msg_id = ?3, cmd_id = ?4 WHERE id = ?1",
         params![id, session, msg_id, cmd_id],
     )?;
@@ -202,7 +203,7 @@ pub fn sent_command(
     cmd_id: u32,
 ) -> StoreResult<Option<CommandRow>> {
     c
-        .query_row(
+        .row(
             &format!(
                 "SELECT {CMD_COLS} FROM windows_commands WHERE device_id = ?1 AND session_id = ?2 AND msg_id = ?3 AND cmd_id = ?4"
             ),
@@ -219,7 +220,7 @@ pub fn set_command_outcome(
     status: Option<&str>,
     result: Option<&str>,
 ) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE windows_commands SET status = COALESCE(?2, status), result = COALESCE(?3, result) WHERE id = ?1",
         params![id, status, result],
     )?;
@@ -233,7 +234,7 @@ pub fn session(
     session: &str,
 ) -> StoreResult<Option<(i64, i64, Option<i64>)>> {
     c
-        .query_row(
+        .row(
             "SELECT messages, started_at, ended_at FROM windows_sessions WHERE device_id = ?1 AND session_id = ?2",
             params![device_id, session],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -243,7 +244,7 @@ pub fn session(
 
 /// Counts one more message of a session (creating it).
 pub fn session_message(c: &Connection, device_id: &str, session: &str, now: i64) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO windows_sessions(device_id, session_id, messages, started_at) VALUES (?1, ?2, 1, ?3)
          ON CONFLICT(device_id, session_id) DO UPDATE SET messages = messages + 1",
         params![device_id, session, now],
@@ -253,13 +254,13 @@ pub fn session_message(c: &Connection, device_id: &str, session: &str, now: i64)
 
 /// Forgets the sessions of a device (a re-enrollment starts a new session numbering).
 pub fn clear_sessions(c: &Connection, device_id: &str) -> StoreResult<()> {
-    c.execute("DELETE FROM windows_sessions WHERE device_id = ?1", [device_id])?;
+    c.exec("DELETE FROM windows_sessions WHERE device_id = ?1", [device_id])?;
     Ok(())
 }
 
 /// Ends a session.
 pub fn end_session(c: &Connection, device_id: &str, session: &str, now: i64) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE windows_sessions SET ended_at = ?3 WHERE device_id = ?1 AND session_id = ?2 AND ended_at IS NULL",
         params![device_id, session, now],
     )?;
@@ -271,7 +272,7 @@ pub fn end_session(c: &Connection, device_id: &str, session: &str, now: i64) -> 
 
 /// Requires a password change at the user's next sign-in.
 pub fn require_password_change(c: &Connection, user_id: &str, now: i64) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT OR IGNORE INTO password_change_required(user_id, since) VALUES (?1, ?2)",
         params![user_id, now],
     )?;
@@ -280,17 +281,17 @@ pub fn require_password_change(c: &Connection, user_id: &str, now: i64) -> Store
 
 /// Whether the user must change their password.
 pub fn password_change_required(c: &Connection, user_id: &str) -> StoreResult<bool> {
-    c.prepare("SELECT 1 FROM password_change_required WHERE user_id = ?1")?
+    c.prepare_cached("SELECT 1 FROM password_change_required WHERE user_id = ?1")?
         .exists([user_id])
 }
 
 /// Sets a local user's password hash and clears the flag.
 pub fn set_password(c: &Connection, user_id: &str, hash: &str) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "UPDATE users SET password_hash = ?2 WHERE id = ?1",
         params![user_id, hash],
     )?;
-    c.execute(
+    c.exec(
         "DELETE FROM password_change_required WHERE user_id = ?1",
         [user_id],
     )?;
@@ -321,7 +322,7 @@ fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<TenantRow> {
 
 /// Inserts a tenant.
 pub fn insert_tenant(c: &Connection, t: &TenantRow, now: i64) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO entra_tenants(id, domain, key_pkcs8, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![t.id, t.domain.to_lowercase(), t.key_pkcs8.as_slice(), now],
     )?;
@@ -330,7 +331,7 @@ pub fn insert_tenant(c: &Connection, t: &TenantRow, now: i64) -> StoreResult<()>
 
 /// The tenant of a domain.
 pub fn tenant_by_domain(c: &Connection, domain: &str) -> StoreResult<Option<TenantRow>> {
-    c.query_row(
+    c.row(
         "SELECT id, domain, key_pkcs8 FROM entra_tenants WHERE domain = ?1",
         [domain.to_lowercase()],
         tenant_from_row,
@@ -340,7 +341,7 @@ pub fn tenant_by_domain(c: &Connection, domain: &str) -> StoreResult<Option<Tena
 
 /// A tenant by id.
 pub fn tenant_by_id(c: &Connection, id: &str) -> StoreResult<Option<TenantRow>> {
-    c.query_row(
+    c.row(
         "SELECT id, domain, key_pkcs8 FROM entra_tenants WHERE id = ?1",
         [id],
         tenant_from_row,
@@ -360,7 +361,7 @@ pub fn upsert_entra_user(
     package: bool,
     now: i64,
 ) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO entra_users(upn_norm, upn, tenant_id, mfa, package, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(upn_norm) DO UPDATE SET mfa = excluded.mfa",
         params![normalize_email(upn), upn, tenant_id, mfa, package, now],
@@ -370,7 +371,7 @@ pub fn upsert_entra_user(
 
 /// A tenant user by UPN.
 pub fn entra_user(c: &Connection, upn: &str) -> StoreResult<Option<EntraUser>> {
-    c.query_row(
+    c.row(
         "SELECT upn, tenant_id, mfa, package FROM entra_users WHERE upn_norm = ?1",
         [normalize_email(upn)],
         |r| {
@@ -387,7 +388,7 @@ pub fn entra_user(c: &Connection, upn: &str) -> StoreResult<Option<EntraUser>> {
 
 /// Every user of a tenant.
 pub fn entra_users(c: &Connection, tenant_id: &str) -> StoreResult<Vec<EntraUser>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT upn, tenant_id, mfa, package FROM entra_users WHERE tenant_id = ?1 ORDER BY created_at",
     )?;
     let rows = st.query_map([tenant_id], |r| {
@@ -409,7 +410,7 @@ pub fn insert_bulk_token(
     expires_at: i64,
     now: i64,
 ) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO entra_bulk_tokens(token_hash, package_upn, expires_at, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![hash, package_upn, expires_at, now],
     )?;
@@ -418,7 +419,7 @@ pub fn insert_bulk_token(
 
 /// The package user and expiry of a bulk token.
 pub fn bulk_token(c: &Connection, hash: &[u8]) -> StoreResult<Option<(String, i64)>> {
-    c.query_row(
+    c.row(
         "SELECT package_upn, expires_at FROM entra_bulk_tokens WHERE token_hash = ?1",
         [hash],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -438,7 +439,7 @@ pub fn insert_entra_device(
     name: &str,
     now: i64,
 ) -> StoreResult<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO entra_devices(id, tenant_id, owner_upn, display_name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, tenant_id, owner, name, now],
     )?;
@@ -448,14 +449,14 @@ pub fn insert_entra_device(
 /// Every device object, oldest first.
 pub fn entra_devices(c: &Connection) -> StoreResult<Vec<EntraDevice>> {
     let mut st =
-        c.prepare("SELECT id, owner_upn, display_name FROM entra_devices ORDER BY created_at, rowid")?;
+        c.prepare_cached("SELECT id, owner_upn, display_name FROM entra_devices ORDER BY created_at, rowid")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect::<Result<_, _>>()
 }
 
 /// A device object by id.
 pub fn entra_device(c: &Connection, id: &str) -> StoreResult<Option<EntraDevice>> {
-    c.query_row(
+    c.row(
         "SELECT id, owner_upn, display_name FROM entra_devices WHERE id = ?1",
         [id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),

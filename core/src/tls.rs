@@ -345,13 +345,23 @@ pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TlsErr
         .map_err(|e| TlsError::Config(e.to_string()))?;
     // The web PKI verifier, wrapped to name a self-signed certificate and to check the pins
     // (when there are any) after it.
-    let config = builder
+    #[cfg_attr(not(feature = "http2"), allow(unused_mut))]
+    let mut config = builder
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinningVerifier {
             inner,
             pins: trust.spki_pins.clone(),
         }))
         .with_no_client_auth();
+    // reqwest leaves a preconfigured rustls config's ALPN alone: without this the agent would
+    // speak HTTP/1.1 only, and a request sent the moment the previous reply was read can find
+    // the pooled connection not yet back and open a second TLS connection. With HTTP/2 every
+    // request of an enrollment shares the first connection (a server without h2 still gets
+    // HTTP/1.1).
+    #[cfg(feature = "http2")]
+    {
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
     Ok(config)
 }
 

@@ -358,9 +358,9 @@ async fn bench_reference_device_part(n: usize, concurrency: usize) {
     )
     .await;
     println!(
-        "  enrollments: {} ok, {:?} failed, {:.2} s, {:.2} enrollments/s",
+        "  enrollments: {} ok, {} failed, {:.2} s, {:.2} enrollments/s",
         devices.len(),
-        report.failed,
+        failed_by_kind(&report.failed),
         report.elapsed_secs,
         report.enrollments_per_sec
     );
@@ -394,9 +394,9 @@ async fn bench_reference(n: usize, concurrency: usize, idle_rounds: usize) {
     )
     .await;
     println!(
-        "  enrollments: {} ok, {:?} failed, {:.2} s, {:.2} enrollments/s",
+        "  enrollments: {} ok, {} failed, {:.2} s, {:.2} enrollments/s",
         devices.len(),
-        report.failed,
+        failed_by_kind(&report.failed),
         report.elapsed_secs,
         report.enrollments_per_sec
     );
@@ -471,9 +471,9 @@ async fn bench(peers: &HashMap<String, String>, n: usize, concurrency: usize, id
     )
     .await;
     println!(
-        "  enrollments: {} ok, {:?} failed, {:.2} s, {:.2} enrollments/s",
+        "  enrollments: {} ok, {} failed, {:.2} s, {:.2} enrollments/s",
         devices.len(),
-        report.failed,
+        failed_by_kind(&report.failed),
         report.elapsed_secs,
         report.enrollments_per_sec
     );
@@ -638,4 +638,14 @@ fn main() {
             runtime.block_on(bench_reference_device_part(n, concurrency));
         }
     }
+}
+
+/// Failures by kind, as "0" or "3 (scep: 2, timeout: 1)".
+fn failed_by_kind<K: std::fmt::Display>(failed: &std::collections::BTreeMap<K, usize>) -> String {
+    let total: usize = failed.values().sum();
+    if total == 0 {
+        return "0".into();
+    }
+    let kinds: Vec<String> = failed.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    format!("{total} ({})", kinds.join(", "))
 }

@@ -101,7 +101,9 @@ async fn soap_op(core: AppState, body: Bytes, reply_action: &'static str, op: So
     let relates = enroll_wmdm::soap::Envelope::parse(&text)
         .ok()
         .and_then(|e| e.message_id);
-    let result = tokio::task::spawn_blocking(move || op(&WindowsService(&core), &text)).await;
+    // Through the server's turns for blocking work (`ServerConfig::blocking_limit`), as every
+    // other route's store work.
+    let result = crate::http::blocking(core, move |s| Ok(op(&WindowsService(s), &text))).await;
     match result {
         Ok(Ok((xml, _))) => soap_reply(StatusCode::OK, xml),
         Ok(Err(f)) => {
@@ -123,7 +125,7 @@ async fn soap_op(core: AppState, body: Bytes, reply_action: &'static str, op: So
             )
         }
         Err(e) => {
-            tracing::error!(error = %e, "SOAP task failed");
+            tracing::error!(error = ?e.info.code, "SOAP task failed");
             soap_reply(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 soap::fault(

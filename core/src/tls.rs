@@ -370,6 +370,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_client_offers_http2_then_http1_when_built_with_http2() {
+        let der = rcgen::generate_simple_self_signed(vec!["localhost".into()])
+            .unwrap()
+            .cert
+            .der()
+            .to_vec();
+        let trust = TrustConfig {
+            ca_certificates: vec![der],
+            ..TrustConfig::default()
+        };
+        let config = client_config(&trust).unwrap();
+        let want: Vec<Vec<u8>> = if cfg!(feature = "http2") {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(config.alpn_protocols, want);
+    }
+
+    #[test]
     fn the_provider_offers_aes_gcm_only_and_loads_no_keys() {
         let p = crypto_provider();
         // The same verification algorithms as ring's default provider.

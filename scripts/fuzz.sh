@@ -8,7 +8,11 @@
 #       runs each TARGET (default: all) for SECS seconds (default 60), with AddressSanitizer;
 #   scripts/fuzz.sh --smoke [TARGET...]
 #       builds every target once without a sanitizer and runs each for 10 seconds: the check
-#       that the targets keep building and that the seeds still pass (scripts/test.sh).
+#       that the targets keep building and that the seeds still pass (scripts/test.sh runs it,
+#       and `--smoke bulk_csv` for the server target, which "every target" leaves out).
+#   scripts/fuzz.sh --no-trace-compares ...
+#       builds without libFuzzer's compare tracing (in its own target directory): several times
+#       the executions per second on pixel-heavy targets (qr_frame), with coarser guidance.
 #
 # Toolchain: `cargo +nightly fuzz` when a nightly toolchain is installed, else the default
 # (stable) toolchain with RUSTC_BOOTSTRAP=1 (the -Z flags cargo-fuzz passes need one or the
@@ -16,13 +20,16 @@
 #
 # Seeds come from fuzz/corpus/<target>/ (committed, read only); what libFuzzer finds goes into
 # fuzz/target/work/<target>/ and crash inputs into fuzz/artifacts/<target>/ (both gitignored).
-# Extra libFuzzer flags can be given in FUZZ_ARGS (e.g. FUZZ_ARGS="-jobs=2 -workers=2").
+# Extra libFuzzer flags can be given in FUZZ_ARGS (e.g. FUZZ_ARGS="-runs=10000000").
+# FUZZ_RUN_NAME names the log (fuzz/target/logs/<name>.log, default the target's name), so that
+# two runs of one target, one per core, can share its work corpus side by side.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 time_per_target=60
 sanitizer=address
 smoke=0
+trace_compares=1
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,7 +37,8 @@ while [ $# -gt 0 ]; do
     --time=*) time_per_target="${1#--time=}"; shift ;;
     --sanitizer|-s) sanitizer="${2:?--sanitizer needs address or none}"; shift 2 ;;
     --smoke) smoke=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-trace-compares) trace_compares=0; shift ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -93,7 +101,13 @@ else
   target_dir="fuzz/target/$toolchain-$sanitizer"
 fi
 [ "$toolchain" = stable ] && toolchain="$(rustc --version | cut -d' ' -f2) with RUSTC_BOOTSTRAP=1"
-build_flags=(-O -a -s "$sanitizer" --target-dir "$PWD/$target_dir" ${features[@]+"${features[@]}"})
+build_flags=(-O -a -s "$sanitizer" ${features[@]+"${features[@]}"})
+if [ "$trace_compares" = 0 ]; then
+  target_dir="$target_dir-no-trace-compares"
+  build_flags+=(--no-trace-compares)
+  toolchain="$toolchain, no compare tracing"
+fi
+build_flags+=(--target-dir "$PWD/$target_dir")
 
 echo "=== fuzz: building ${#targets[@]} target(s) ($toolchain, sanitizer $sanitizer)"
 build_start=$SECONDS
@@ -113,7 +127,7 @@ declare -a lines=()
 for t in "${targets[@]}"; do
   work="fuzz/target/work/$t"
   mkdir -p "$work" "fuzz/artifacts/$t"
-  log="fuzz/target/logs/$t.log"
+  log="fuzz/target/logs/${FUZZ_RUN_NAME:-$t}.log"
   find "fuzz/artifacts/$t" -type f | sort >"$log.before"
   echo "=== fuzz: $t for ${time_per_target}s (log: $log)"
   start=$SECONDS

@@ -8,8 +8,9 @@
 //! devices, both insert strategies and the bounded error report; into a self-maintained
 //! profile or as Samsung KME uploads. Every import is rolled back, so runs stay independent.
 //!
-//! Input layout: byte 0 picks the target (bit 0), tight limits (bit 1) and whether the size
-//! hint is given (bit 2); the rest is the file.
+//! Input layout: byte 0 picks the target (bit 0), tight limits (bit 1), whether the size
+//! hint is given (bit 2) and the separator (bits 3-4: the one the header uses, `,`, `;` or
+//! tab); the rest is the file.
 //!
 //! Checks beyond "no panic": the report is bounded and consistent (listed errors at most the
 //! limit and at most the count; nothing imported when a line is rejected).
@@ -47,8 +48,17 @@ fuzz_target!(|data: &[u8]| {
     } else {
         ImportTarget::KmeUploads
     };
+    let delimiter = match (mode >> 3) & 3 {
+        0 => None,
+        1 => Some(b','),
+        2 => Some(b';'),
+        _ => Some(b'\t'),
+    };
     let limits = if mode & 2 == 0 {
-        ImportLimits::default()
+        ImportLimits {
+            delimiter,
+            ..ImportLimits::default()
+        }
     } else {
         ImportLimits {
             max_rows: 20,
@@ -56,6 +66,7 @@ fuzz_target!(|data: &[u8]| {
             max_field_bytes: 40,
             max_record_bytes: 256,
             max_reported_errors: 3,
+            delimiter,
         }
     };
     let size_hint = if mode & 4 == 0 { 0 } else { csv.len() as u64 };

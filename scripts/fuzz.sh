@@ -21,8 +21,8 @@
 # Seeds come from fuzz/corpus/<target>/ (committed, read only); what libFuzzer finds goes into
 # fuzz/target/work/<target>/ and crash inputs into fuzz/artifacts/<target>/ (both gitignored).
 # Extra libFuzzer flags can be given in FUZZ_ARGS (e.g. FUZZ_ARGS="-runs=10000000").
-# FUZZ_RUN_NAME names the log (fuzz/target/logs/<name>.log, default the target's name), so that
-# two runs of one target, one per core, can share its work corpus side by side.
+# FUZZ_RUN_NAME names the log of a one-target run (fuzz/target/logs/<name>.log, default the
+# target's name), so that two runs of one target, one per core, can share its work corpus.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
